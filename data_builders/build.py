@@ -1,0 +1,188 @@
+"""Dumps → one validated ``HeteroData`` graph: read, clean, k-core, split, attributes, features.
+
+``build(config)`` runs every stage, times it, writes ``graph.pt`` + ``meta.json`` atomically
+and returns the meta dict (whose ``stats`` hold the Table-1 style summary).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from addrl_graph.data import save_graph
+from addrl_graph.io import sha256_file
+from data_builders.attributes import AttributeConfig, derive_attributes
+from data_builders.clean import drop_duplicate_pairs, k_core
+from data_builders.errors import DataBuildError
+from data_builders.features import image_features, text_features
+from data_builders.graph import assemble_graph
+from data_builders.readers import FORMATS, read_meta, read_reviews
+from data_builders.records import ItemMeta, ReadStats
+from data_builders.split import split_interactions
+from data_builders.summary import graph_statistics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildConfig:
+    """Every option of ``python -m data_builders build`` (one field per flag).
+
+    Args:
+        format: dump format, ``'2014'``, ``'2018'`` or ``'2023'``.
+        reviews: review dump (``.json[l][.gz]``).
+        meta: metadata dump, or ``None`` (every attribute then becomes ``unknown``).
+        out: output folder for ``graph.pt`` and ``meta.json``.
+        images: folder of images named ``<item id>.<ext>``.
+        download_images: fetch the dumps' image URLs into ``cache_dir/images``.
+        text_encoder: ``minilm``, ``none`` or a Hugging Face BERT-family name or path.
+        image_encoder: ``efficientnet-lite0``, ``none`` or a ViT / CLIP-vision name or path.
+        text_features / image_features: precomputed features to import instead of encoding
+            (MMRec ``.npy`` in item order; for images also the 2014 ``.b`` binary).
+        text_reviews: add the item's *training* review texts to its document (the paper uses
+            reviews; held-out reviews are left out so they cannot leak into features).
+        split: ``paper`` (8:2, then 10% of train as validation) or ``mmrec`` (8:1:1).
+        seed: seed of the split.
+        k_core: minimum interactions per user and per item.
+        strict: stop at the first malformed line (file and line number in the error).
+        cache_dir: feature and image cache (default ``<out>/cache``).
+    """
+    format: str
+    reviews: Path
+    out: Path
+    meta: Path | None = None
+    images: Path | None = None
+    download_images: bool = False
+    text_encoder: str = 'minilm'
+    image_encoder: str = 'efficientnet-lite0'
+    text_features: Path | None = None
+    image_features: Path | None = None
+    text_reviews: bool = True
+    split: str = 'paper'
+    seed: int = 0
+    k_core: int = 5
+    strict: bool = False
+    cache_dir: Path | None = None
+    batch_size: int = 64
+    device: str = 'cpu'
+    progress: bool = True
+    attributes: AttributeConfig = field(default_factory=AttributeConfig)
+
+    def validate(self) -> None:
+        if self.format not in FORMATS:
+            raise DataBuildError(f'--format must be one of {FORMATS} (got {self.format!r})')
+        for name in ('reviews', 'meta', 'images', 'text_features', 'image_features'):
+            path = getattr(self, name)
+            if path is not None and not Path(path).exists():
+                raise DataBuildError(f'--{name.replace("_", "-")}: {path} does not exist')
+        if self.images is not None and self.download_images:
+            raise DataBuildError('--images and --download-images exclude each other')
+        self.attributes.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+class StageTimer:
+    """Seconds spent per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        logger.info('stage %s ...', name)
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        logger.info('stage %s done in %.2f s', name, self.seconds[name])
+
+
+def read_interactions(config: BuildConfig, stats: ReadStats) -> pd.DataFrame:
+    """Stream the review dump into a frame with ``user, item, timestamp, text``."""
+    rows = [(r.user_id, r.item_id, r.timestamp, r.text) for r in
+            read_reviews(config.reviews, config.format, stats, config.strict)]
+    if not rows:
+        raise DataBuildError(f'{config.reviews}: no valid review line '
+                             f'(skipped: {dict(stats.skipped)})')
+    frame = pd.DataFrame(rows, columns=['user', 'item', 'timestamp', 'text'])
+    frame['timestamp'] = pd.to_numeric(frame['timestamp'], errors='coerce')
+    return frame
+
+
+def read_item_meta(config: BuildConfig, wanted: set[str], stats: ReadStats) -> dict[str, ItemMeta]:
+    """Metadata of the kept items only (the rest of the dump is streamed past)."""
+    if config.meta is None:
+        return {}
+    metas = {m.item_id: m for m in read_meta(config.meta, config.format, stats, config.strict)
+             if m.item_id in wanted}
+    if not metas:
+        raise DataBuildError(f'{config.meta}: no metadata line matches an item of '
+                             f'{config.reviews}: are both files from the same category and '
+                             f'format {config.format}?')
+    return metas
+
+
+def build(config: BuildConfig) -> dict[str, Any]:
+    """Run the whole pipeline and write ``config.out``; returns meta.json's content."""
+    config.validate()
+    timer = StageTimer()
+    review_stats, meta_stats = ReadStats(str(config.reviews)), ReadStats(str(config.meta))
+    with timer.stage('read_reviews'):
+        frame = read_interactions(config, review_stats)
+    with timer.stage('clean'):
+        frame, duplicates = drop_duplicate_pairs(frame)
+        frame = k_core(frame, config.k_core)
+        users = np.sort(frame['user'].unique())
+        items = np.sort(frame['item'].unique())
+        user_index = np.searchsorted(users, frame['user'].to_numpy())
+        item_index = np.searchsorted(items, frame['item'].to_numpy())
+    with timer.stage('read_meta'):
+        metas = read_item_meta(config, set(items.tolist()), meta_stats)
+        item_metas = [metas.get(asin) for asin in items]
+    with timer.stage('split'):
+        split = split_interactions(user_index, config.split, config.seed)
+    with timer.stage('attributes'):
+        train_counts = np.bincount(item_index[split == 0], minlength=len(items))
+        attr, attributes, dropped = derive_attributes(item_metas, train_counts,
+                                                      config.attributes)
+    cache_dir = Path(config.cache_dir or Path(config.out) / 'cache')
+    with timer.stage('text_features'):
+        train_texts = frame['text'].to_numpy()[split == 0] if config.text_reviews else None
+        x_text, has_text, text_info = text_features(
+            config, items, item_metas, item_index[split == 0], train_texts, cache_dir)
+    with timer.stage('image_features'):
+        x_image, has_image, image_info = image_features(config, items, item_metas, cache_dir)
+    with timer.stage('assemble'):
+        data = assemble_graph(user_index, item_index, split, len(users), attr, attributes,
+                              x_text, has_text, x_image, has_image)
+        stats = graph_statistics(data, attributes)
+    meta = {
+        'format': config.format,
+        'users': users.tolist(),
+        'items': items.tolist(),
+        'attributes': attributes,
+        'dropped_attributes': dropped,
+        'text_encoder': text_info,
+        'image_encoder': image_info,
+        'split': {'protocol': config.split, 'seed': config.seed},
+        'k_core': config.k_core,
+        'sources': [{'path': str(p), 'sha256': sha256_file(p), 'read': s.as_dict()}
+                    for p, s in ((config.reviews, review_stats), (config.meta, meta_stats))
+                    if p is not None],
+        'duplicates_dropped': duplicates,
+        'build_config': config.to_dict(),
+        'stats': stats,
+    }
+    with timer.stage('write'):
+        save_graph(config.out, data, dict(meta, stage_seconds=timer.seconds))
+    meta['stage_seconds'] = timer.seconds
+    return meta
+

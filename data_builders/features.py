@@ -1,0 +1,115 @@
+"""The builder's feature stage: item documents and image sources → feature matrices.
+
+Chooses between encoding (``text.py``, ``images.py``), downloading (``fetch.py``) and importing
+precomputed features (``precomputed.py``) from the build options.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from data_builders.errors import DataBuildError
+from data_builders.records import ItemMeta
+
+if TYPE_CHECKING:
+    from data_builders.build import BuildConfig
+
+logger = logging.getLogger(__name__)
+MAX_REVIEWS_PER_DOCUMENT = 20
+
+
+def item_documents(items: np.ndarray, metas: list[ItemMeta | None],
+                   train_item_index: np.ndarray | None = None,
+                   train_texts: np.ndarray | None = None) -> list[str]:
+    """One document per item from its metadata and, optionally, its training reviews."""
+    from data_builders.text import build_item_document
+
+    reviews: dict[int, list[str]] = defaultdict(list)
+    if train_texts is not None:
+        for i, text in zip(train_item_index.tolist(), train_texts.tolist()):
+            if text and len(reviews[i]) < MAX_REVIEWS_PER_DOCUMENT:
+                reviews[i].append(text)
+    documents = []
+    for i, meta in enumerate(metas):
+        meta = meta or ItemMeta(item_id=str(items[i]))
+        documents.append(build_item_document(
+            meta.title, meta.brand, meta.categories, meta.description, reviews.get(i)))
+    return documents
+
+
+def _from_precomputed(path: Path, num_items: int, items: np.ndarray) -> tuple[Tensor, Tensor]:
+    """Features ``[I, d]`` and a has-feature mask ``[I]`` from an ``.npy`` or 2014 ``.b`` file."""
+    from data_builders.precomputed import load_mmrec_features, read_2014_image_features
+
+    if Path(path).suffix == '.b':
+        found = read_2014_image_features(path, wanted=set(items.tolist()))
+        if not found:
+            raise DataBuildError(f'{path}: no record matches an item of the graph')
+        dim = len(next(iter(found.values())))
+        x = torch.zeros(num_items, dim)
+        mask = torch.zeros(num_items, dtype=torch.bool)
+        for i, asin in enumerate(items.tolist()):
+            if asin in found:
+                x[i] = torch.from_numpy(np.asarray(found[asin], dtype=np.float32))
+                mask[i] = True
+        return x, mask
+    x = load_mmrec_features(path, num_items)
+    return x, x.abs().sum(dim=1) > 0
+
+
+def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta | None],
+                  train_item_index: np.ndarray, train_texts: np.ndarray | None,
+                  cache_dir: Path) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """``x_text [I, d_t]``, ``has_text [I]`` and the encoder info for meta.json."""
+    if config.text_features is not None:
+        x, mask = _from_precomputed(config.text_features, len(items), items)
+        return x, mask, {'name': f'precomputed:{Path(config.text_features).name}',
+                         'dim': x.size(1), 'checksum': None}
+    from data_builders.text import encode_texts
+
+    documents = item_documents(items, metas, train_item_index, train_texts)
+    x, info = encode_texts(documents, config.text_encoder, cache_dir=cache_dir / 'text',
+                           batch_size=config.batch_size, device=config.device,
+                           progress=config.progress)
+    has_text = torch.tensor([bool(d.strip()) for d in documents]) & (x.size(1) > 0)
+    x[~has_text] = 0.0
+    return x, has_text, info
+
+
+def _image_paths(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta | None],
+                 cache_dir: Path) -> list[Path | None]:
+    if config.images is not None:
+        from data_builders.images import find_local_images
+        return find_local_images(config.images, items.tolist())
+    if config.download_images:
+        from data_builders.fetch import fetch_images
+        urls = {str(items[i]): m.image_urls for i, m in enumerate(metas) if m and m.image_urls}
+        fetched, outcomes = fetch_images(urls, cache_dir / 'images', progress=config.progress)
+        logger.info('image download outcomes: %s', dict(outcomes))
+        return [fetched.get(str(asin)) for asin in items]
+    return [None] * len(items)
+
+
+def image_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta | None],
+                   cache_dir: Path) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """``x_image [I, d_v]``, ``has_image [I]`` and the encoder info for meta.json."""
+    if config.image_features is not None:
+        x, mask = _from_precomputed(config.image_features, len(items), items)
+        return x, mask, {'name': f'precomputed:{Path(config.image_features).name}',
+                         'dim': x.size(1), 'checksum': None}
+    from data_builders.images import encode_images
+
+    paths = _image_paths(config, items, metas, cache_dir)
+    encoder = config.image_encoder if any(p is not None for p in paths) else 'none'
+    if encoder != config.image_encoder:
+        logger.warning('no image source (--images DIR or --download-images): '
+                       'building without image features')
+    x, has_image, info = encode_images(paths, encoder, cache_dir=cache_dir / 'image',
+                                       device=config.device, progress=config.progress)
+    return x, has_image, info

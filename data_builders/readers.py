@@ -1,0 +1,460 @@
+"""Read Amazon review and metadata dumps (2014, 2018, 2023 formats) into records.
+
+One private core (:func:`_read`) owns the line policy — counting, skipping, ``strict`` — and
+each format module (:mod:`~data_builders.amazon_2014`, :mod:`~data_builders.amazon_2018`,
+:mod:`~data_builders.amazon_2023`) only turns one decoded line into a
+:class:`~data_builders.records.Review` or :class:`~data_builders.records.ItemMeta`. The helpers
+below, shared by the format modules, coerce the fields every format has in some spelling.
+
+Skip reasons (keys of ``ReadStats.skipped``). A line is dropped, and counted once, for:
+
+- ``non_utf8``: the line is not valid UTF-8.
+- ``bad_json``: not a JSON value (2014/2018/2023 reviews, 2018/2023 metadata).
+- ``bad_literal``: 2014 metadata that is neither JSON nor a Python literal. Parsed with
+  ``ast.literal_eval`` only, so a line holding code is rejected here and never run.
+- ``line_too_long``: 2014 metadata line over :data:`MAX_LITERAL_CHARS` characters.
+- ``not_object``: parses, but is not a JSON object / dict.
+- ``missing_user_id`` / ``missing_item_id``: the id is absent, null or blank.
+- ``bad_type``: the id is neither a string nor an integer.
+
+Keys starting with ``invalid_`` count *fields* that were unusable on lines that were kept: the
+field is set to ``None`` / empty and the line is still yielded (``invalid_price``,
+``invalid_rank``, ``invalid_rating``, ``invalid_timestamp``, ``invalid_text``,
+``invalid_title``, ``invalid_brand``, ``invalid_categories``, ``invalid_images``,
+``invalid_description``). A field that is simply absent or empty is not counted. So
+``stats.lines == stats.kept + (sum of the counts whose key does not start with 'invalid_')``.
+
+Duplicate reviews or items are *not* removed here; cleaning does that later.
+"""
+from __future__ import annotations
+
+import ast
+import html
+import importlib
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from data_builders.errors import DataBuildError
+from data_builders.files import check_file, open_raw_lines
+from data_builders.records import ItemMeta, ReadStats, Review
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ('2014', '2018', '2023')
+_MODULES = {'2014': 'data_builders.amazon_2014', '2018': 'data_builders.amazon_2018',
+            '2023': 'data_builders.amazon_2023'}
+
+MAX_LITERAL_CHARS = 1_000_000   # longer 2014 literal lines are skipped ('line_too_long')
+MAX_RANK = 1_000_000_000        # sales ranks outside [1, MAX_RANK] are absurd ('invalid_rank')
+MAX_TIMESTAMP = 4_102_444_800   # 2100-01-01 in seconds; later stamps are 'invalid_timestamp'
+RATING_RANGE = (1.0, 5.0)       # star ratings outside it are 'invalid_rating'
+
+T = TypeVar('T')
+Issues = list   # list[str] of 'invalid_*' keys collected while parsing one line
+
+
+class LineError(Exception):
+    """One line cannot become a record. ``reason`` is its ``ReadStats.skipped`` key."""
+
+    def __init__(self, reason: str, detail: str = '') -> None:
+        super().__init__(f'{reason}: {detail}' if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_reviews(path: str | os.PathLike, fmt: str, stats: ReadStats | None = None,
+                 strict: bool = False) -> Iterator[Review]:
+    """Stream the reviews of one dump file.
+
+    Args:
+        path: ``.json``/``.jsonl`` file, gzipped or not (detected from the content).
+        fmt: ``'2014'``, ``'2018'`` or ``'2023'`` (an int works too).
+        stats: filled while iterating: lines read, kept, and skipped per reason (see the module
+            docstring for the keys). Pass one to see what was dropped.
+        strict: raise on the first line that would be skipped instead of counting it.
+
+    Raises:
+        DataBuildError: bad ``fmt`` or unusable file (at call time); a truncated gzip (when it
+            is reached); with ``strict``, the first bad line as ``'<path>:<line>: <reason> ...'``.
+    """
+    return _read(path, fmt, 'review', stats, strict)
+
+
+def read_meta(path: str | os.PathLike, fmt: str, stats: ReadStats | None = None,
+              strict: bool = False) -> Iterator[ItemMeta]:
+    """Stream the item metadata of one dump file. Arguments as :func:`read_reviews`."""
+    return _read(path, fmt, 'meta', stats, strict)
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def _parser(fmt: str, kind: str) -> Callable[[str, Issues], Any]:
+    fmt = str(fmt)
+    if fmt not in FORMATS:
+        raise DataBuildError(f'fmt must be one of {", ".join(FORMATS)} (got {fmt!r})')
+    module = importlib.import_module(_MODULES[fmt])   # lazy: the modules import this one
+    return getattr(module, f'parse_{kind}')
+
+
+def _read(path: str | os.PathLike, fmt: str, kind: str, stats: ReadStats | None,
+          strict: bool) -> Iterator[Any]:
+    parse = _parser(fmt, kind)
+    check_file(path)                                   # fail at call time, not first next()
+    stats = stats if stats is not None else ReadStats(path=str(path))
+    return _records(path, parse, stats, strict)
+
+
+def _records(path: str | os.PathLike, parse: Callable[[str, Issues], T], stats: ReadStats,
+             strict: bool) -> Iterator[T]:
+    for lineno, raw in open_raw_lines(path):
+        stats.lines += 1
+        issues: Issues = []
+        try:
+            record = parse(_decode(raw, first=lineno == 1), issues)
+        except LineError as err:
+            if strict:
+                raise DataBuildError(f'{path}:{lineno}: {err}; fix or delete the line, or read '
+                                     'without strict to skip and count such lines') from None
+            stats.skipped[err.reason] += 1
+            continue
+        stats.kept += 1
+        stats.skipped.update(issues)
+        yield record
+    _log(stats)
+
+
+def _decode(raw: bytes, first: bool) -> str:
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError as err:
+        raise LineError('non_utf8', f'{err.reason} at byte {err.start}') from None
+    return text.lstrip('\ufeff') if first else text
+
+
+def _log(stats: ReadStats) -> None:
+    dropped = {k: v for k, v in stats.skipped.items() if not k.startswith('invalid_')}
+    logger.info('%s: %d lines, %d kept, skipped %s, fields dropped %s', stats.path,
+                stats.lines, stats.kept, dropped or 'none',
+                {k: v for k, v in stats.skipped.items() if k not in dropped} or 'none')
+    if dropped:
+        logger.warning('%s: skipped %d malformed lines %s', stats.path, sum(dropped.values()),
+                       dropped)
+
+
+# --------------------------------------------------------------------------- line helpers
+
+
+def load_json_object(line: str) -> dict:
+    """Parse one JSON line that must be an object (``bad_json`` / ``not_object``)."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError) as err:
+        raise LineError('bad_json', str(err)[:80]) from None
+    return _require_dict(value)
+
+
+def load_literal_object(line: str) -> dict:
+    """Parse one 2014 metadata line: JSON when it looks like JSON, else a Python literal.
+
+    Uses ``ast.literal_eval`` (never ``eval``): only literals are accepted, so a line holding a
+    call such as ``__import__('os')`` fails with ``bad_literal`` and is never executed.
+    """
+    if len(line) > MAX_LITERAL_CHARS:
+        raise LineError('line_too_long', f'{len(line)} characters > {MAX_LITERAL_CHARS}')
+    if line.startswith('{"'):
+        try:
+            return _require_dict(json.loads(line))
+        except (ValueError, RecursionError):
+            pass                                # fall through: may still be a literal
+    try:
+        value = ast.literal_eval(line)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
+        raise LineError('bad_literal', f'not a Python dict literal ({type(err).__name__})') \
+            from None
+    return _require_dict(value)
+
+
+def _require_dict(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise LineError('not_object', f'expected an object, got {type(value).__name__}')
+    return value
+
+
+def require_id(obj: Mapping, keys: tuple[str, ...], reason: str) -> str:
+    """The first present id among ``keys``, stripped; ``reason`` if absent or blank.
+
+    Integers are accepted and turned into strings; any other type is ``bad_type``.
+    """
+    value = next((obj[k] for k in keys if obj.get(k) is not None), None)
+    if value is None:
+        raise LineError(reason, f'no {" or ".join(keys)}')
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise LineError('bad_type', f'{keys[0]} must be a string (got {type(value).__name__})')
+    value = value.strip()
+    if not value:
+        raise LineError(reason, f'{keys[0]} is blank')
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a number or numeric string, else None (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not
+                             (value.strip() if isinstance(value, str) else value))
+
+
+def opt_rating(value: Any, issues: Issues) -> float | None:
+    """A star rating in :data:`RATING_RANGE`, else None (``invalid_rating`` if present)."""
+    if _is_empty(value):
+        return None
+    number = _number(value)
+    if number is None or not RATING_RANGE[0] <= number <= RATING_RANGE[1]:
+        issues.append('invalid_rating')
+        return None
+    return number
+
+
+def opt_timestamp(value: Any, issues: Issues, millis: bool = False) -> int | None:
+    """Unix seconds from seconds (or, with ``millis``, milliseconds), else None.
+
+    With ``millis`` a value below 1e11 is taken to be in seconds already (as milliseconds it
+    would fall in January 1970). Stamps before 1970 or after 2100 are ``invalid_timestamp``.
+    """
+    if _is_empty(value):
+        return None
+    number = _number(value)
+    if number is not None and millis and number >= 1e11:
+        number /= 1000.0
+    if number is None or not 0 <= number <= MAX_TIMESTAMP:
+        issues.append('invalid_timestamp')
+        return None
+    return int(number)
+
+
+def review_time(value: Any, issues: Issues) -> int | None:
+    """Unix seconds (UTC midnight) from a 2014/2018 ``reviewTime`` such as ``'02 28, 2014'``."""
+    if _is_empty(value):
+        return None
+    try:
+        day = datetime.strptime(str(value).strip(), '%m %d, %Y')
+    except ValueError:
+        issues.append('invalid_timestamp')
+        return None
+    return int(day.replace(tzinfo=timezone.utc).timestamp())
+
+
+def review_text(body: Any, summary: Any, issues: Issues) -> str:
+    """Review body and summary/title joined by a space; non-strings are ``invalid_text``."""
+    parts = []
+    for value in (body, summary):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            issues.append('invalid_text')
+            continue
+        parts.append(value.strip())
+    return ' '.join(p for p in parts if p)
+
+
+# --------------------------------------------------------------------------- price and rank
+
+_AMOUNT = r'(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?'
+_CURRENCY = r'(?:US\s*)?[$€£]?\s*'
+_PRICE_RE = re.compile(rf'^{_CURRENCY}{_AMOUNT}$')
+_PRICE_RANGE_RE = re.compile(rf'^{_CURRENCY}{_AMOUNT}\s*[-–]\s*{_CURRENCY}{_AMOUNT}$')
+_RANK_RE = re.compile(r'(?:^|[#>])\s*(\d{1,3}(?:,\d{3}){1,3}|\d{1,12})\s+in\b')
+
+
+def _amount(whole: str, frac: str | None) -> float:
+    return float(whole.replace(',', '') + (frac or ''))
+
+
+def price_from_text(text: str) -> float | None:
+    """Parse ``'$25.00'``, ``'$1,250.00'`` or ``'25'``; a range ``'$10.99 - $15.99'`` gives its
+    mean (13.49). Anything else (HTML, words) gives None."""
+    text = html.unescape(text).strip()
+    match = _PRICE_RE.match(text)
+    if match:
+        return _amount(*match.groups())
+    match = _PRICE_RANGE_RE.match(text)
+    if match:
+        low, high = _amount(*match.groups()[:2]), _amount(*match.groups()[2:])
+        return (low + high) / 2.0
+    return None
+
+
+def opt_price(value: Any, issues: Issues) -> float | None:
+    """A positive finite price from a number or a price string, else None (``invalid_price``
+    when a non-empty value could not be used)."""
+    if _is_empty(value):
+        return None
+    price = price_from_text(value) if isinstance(value, str) else _number(value)
+    if price is None or not (math.isfinite(price) and price > 0):
+        issues.append('invalid_price')
+        return None
+    return price
+
+
+def _ranks(value: Any, nested: bool = True) -> Iterator[int | None]:
+    """Every rank in ``value``: an int, a rank string, or a list/dict of those. None marks an
+    element that held no usable rank."""
+    if isinstance(value, bool):
+        yield None
+    elif isinstance(value, (int, float)):
+        number = _number(value)
+        yield int(number) if number is not None and number == int(number) else None
+    elif isinstance(value, str):
+        found = [int(m.group(1).replace(',', '')) for m in _RANK_RE.finditer(value.strip())]
+        if not found:
+            number = _number(value.replace(',', '').lstrip('#'))
+            found = [int(number)] if number is not None and number == int(number) else [None]
+        yield from found
+    elif isinstance(value, (list, dict)) and nested:
+        for element in (value.values() if isinstance(value, dict) else value):
+            yield from _ranks(element, nested=False)    # one level: no deep recursion
+    else:
+        yield None
+
+
+def opt_rank(value: Any, issues: Issues) -> int | None:
+    """The smallest sales rank in ``value`` (``'1,362 in Gift Cards ('``,
+    ``['>#2,893,775 in Toys & Games (See Top 100 ...)', '>#19 in Gift Cards > ...']``,
+    ``{'Sports': 123}``, ``123``). Ranks outside [1, 1e9] are ``invalid_rank``; the numbers in
+    "See Top 100" are not ranks."""
+    if _is_empty(value):
+        return None
+    ranks = [r for r in _ranks(value) if r is not None and 1 <= r <= MAX_RANK]
+    if not ranks:
+        issues.append('invalid_rank')
+        return None
+    return min(ranks)
+
+
+# --------------------------------------------------------------------------- text fields
+
+_TAG_RE = re.compile(r'<[^<>]*>')
+_OPEN_TAG_RE = re.compile(r'<[a-zA-Z/!][^<>]*$')     # a tag cut off at the end of the value
+_ATTR_RE = re.compile(r'[\w-]+\s*=\s*"')              # leftover HTML attribute: markup junk
+_SPACE_RE = re.compile(r'\s+')
+
+
+def clean_text(text: str) -> str:
+    """Unescape HTML entities, drop tags (and a cut-off trailing tag), collapse whitespace."""
+    text = _TAG_RE.sub(' ', text)
+    text = _OPEN_TAG_RE.sub(' ', text)
+    text = html.unescape(text)
+    return _SPACE_RE.sub(' ', text).strip()
+
+
+def opt_text(value: Any, issues: Issues, field: str) -> str:
+    """A cleaned one-line string; '' when absent. Non-strings and values that are only markup
+    (``'<span class="a-size-medium"'``) count as ``invalid_<field>``."""
+    if _is_empty(value):
+        return ''
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        issues.append(f'invalid_{field}')
+        return ''
+    text = clean_text(value)
+    if not text or _ATTR_RE.search(text):
+        issues.append(f'invalid_{field}')
+        return ''
+    return text
+
+
+def opt_brand(value: Any, issues: Issues) -> str | None:
+    """A cleaned brand name, or None."""
+    return opt_text(value, issues, 'brand') or None
+
+
+def opt_description(value: Any, issues: Issues) -> str:
+    """A description string or list of strings, cleaned and joined by spaces."""
+    if _is_empty(value):
+        return ''
+    parts = value if isinstance(value, list) else [value]
+    if not all(isinstance(p, str) for p in parts):
+        issues.append('invalid_description')
+        parts = [p for p in parts if isinstance(p, str)]
+    return ' '.join(t for t in (clean_text(p) for p in parts) if t)
+
+
+def _path(value: Any) -> list[str] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return [t for t in (clean_text(v) for v in value) if t]
+
+
+def opt_paths(value: Any, issues: Issues, single: bool = False) -> list[list[str]]:
+    """Category paths, root first, each a list of cleaned names; empty paths dropped.
+
+    ``single``: ``value`` is one path (2018, 2023); else a list of paths (2014).
+    """
+    if _is_empty(value):
+        return []
+    paths = [_path(value)] if single else (
+        [_path(v) for v in value] if isinstance(value, list) else [None])
+    if any(p is None for p in paths):
+        issues.append('invalid_categories')
+    return [p for p in paths if p]
+
+
+def opt_urls(values: Iterable[Any], issues: Issues) -> list[str]:
+    """Stripped, de-duplicated URL strings in order; non-strings are ``invalid_images``."""
+    urls: list[str] = []
+    bad = False
+    for value in values:
+        if isinstance(value, str) and value.strip() and not _SPACE_RE.search(value.strip()):
+            if value.strip() not in urls:
+                urls.append(value.strip())
+        elif value is not None:
+            bad = True
+    if bad:
+        issues.append('invalid_images')
+    return urls
+
+
+def scalar_extras(fields: Mapping, skip: Iterable[str] = ()) -> dict[str, str]:
+    """Scalar entries of ``fields`` as cleaned strings, keys without trailing ':'.
+
+    Empty values, markup leftovers, containers and keys in ``skip`` are left out.
+    """
+    skip = set(skip)
+    extra: dict[str, str] = {}
+    for key, value in fields.items():
+        if key in skip or not isinstance(key, str) or not isinstance(value, (str, int, float)):
+            continue
+        name = clean_text(key).rstrip(':').strip()
+        text = opt_text(value, [], 'extra')
+        if name and text:
+            extra.setdefault(name, text)
+    return extra

@@ -1,0 +1,63 @@
+"""Seeded per-user train / validation / test splits (DESIGN: Protocol).
+
+``paper``: per user a random 8:2 train/test split, then 10% of the training interactions,
+chosen at random over all users, become validation. ``mmrec``: per user a random 8:1:1 split.
+Every user keeps at least one training interaction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from addrl_graph.data import TEST, TRAIN, VALID
+from data_builders.errors import DataBuildError
+
+PROTOCOLS = ('paper', 'mmrec')
+
+
+def _rank_within_user(user: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random rank of each row inside its user's rows, and that user's row count.
+
+    Shapes: user [E] → rank [E], count [E].
+    """
+    order = np.lexsort((rng.random(len(user)), user))
+    sorted_user = user[order]
+    starts = np.flatnonzero(np.r_[True, sorted_user[1:] != sorted_user[:-1]])
+    counts = np.diff(np.r_[starts, len(user)])
+    rank_sorted = np.arange(len(user)) - np.repeat(starts, counts)
+    rank = np.empty(len(user), dtype=np.int64)
+    rank[order] = rank_sorted
+    count = np.empty(len(user), dtype=np.int64)
+    count[order] = np.repeat(counts, counts)
+    return rank, count
+
+
+def split_interactions(user: np.ndarray, protocol: str = 'paper', seed: int = 0) -> np.ndarray:
+    """Assign each interaction to train (0), validation (1) or test (2).
+
+    Args:
+        user: user index of every interaction ``[E]``.
+        protocol: ``'paper'`` or ``'mmrec'``.
+        seed: seed of the split's own generator.
+
+    Returns:
+        ``split [E]`` as uint8.
+    """
+    if protocol not in PROTOCOLS:
+        raise DataBuildError(f'--split must be one of {PROTOCOLS} (got {protocol!r})')
+    rng = np.random.default_rng(seed)
+    rank, count = _rank_within_user(np.asarray(user), rng)
+    split = np.full(len(rank), TRAIN, dtype=np.uint8)
+    if protocol == 'paper':
+        n_test = np.minimum(np.rint(0.2 * count), count - 1)
+        split[rank < n_test] = TEST
+        # Rank n_test is each user's reserved training interaction; the rest may become
+        # validation, 10% of all training interactions drawn at random.
+        candidates = np.flatnonzero(rank > n_test)
+        n_valid = int(round(0.1 * int((split == TRAIN).sum())))
+        chosen = rng.choice(candidates, size=min(n_valid, len(candidates)), replace=False)
+        split[chosen] = VALID
+    else:
+        n_held = np.where(count >= 3, np.maximum(1, np.rint(0.1 * count)), 0)
+        split[rank < n_held] = TEST
+        split[(rank >= n_held) & (rank < 2 * n_held)] = VALID
+    return split
