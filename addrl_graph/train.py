@@ -1,0 +1,216 @@
+"""Training loop: epochs over PyG link-loader batches, validation early stopping, checkpoints.
+
+The trainer knows nothing about any model: :func:`addrl_graph.registry.build_model` gives it a
+module and an objective, :func:`addrl_graph.evaluate.evaluate` scores it on validation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from addrl_graph.checkpoint import load_checkpoint, save_checkpoint
+from addrl_graph.config import ModelConfig
+from addrl_graph.data import load_graph
+from addrl_graph.errors import CheckpointError, ConfigError
+from addrl_graph.evaluate import evaluate
+from addrl_graph.io import atomic_write_bytes, atomic_write_json
+from addrl_graph.loader import make_train_loader
+from addrl_graph.registry import MODEL_NAMES, build_model
+
+logger = logging.getLogger(__name__)
+SELECTION_METRIC = 'recall@20'
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``python -m addrl_graph train`` (defaults: the paper / authors' README).
+
+    Args:
+        model: ``addrl``, ``bpr-mf``, ``lightgcn`` or ``vbpr``.
+        epochs: maximum number of epochs (one epoch = every training edge once).
+        batch_size: triplets per batch (paper: 1024).
+        lr: Adam learning rate (paper: 1e-4).
+        num_neg: negatives per positive (authors' Sports setting: 8).
+        patience: epochs without a better validation Recall@20 before stopping (paper: 50).
+        seed: seed of the initialisation and of the batch order (epoch ``e`` uses ``seed, e``).
+        device: ``cpu`` or ``cuda[:n]``.
+        max_minutes: stop after the epoch that exceeds this wall-clock budget.
+        eval_batch_size: users per block in the validation full ranking.
+        baseline: keyword options of the baseline model (``embedding_dim``, ``l2``).
+    """
+    model: str = 'addrl'
+    epochs: int = 1000
+    batch_size: int = 1024
+    lr: float = 1e-4
+    num_neg: int = 8
+    patience: int = 50
+    seed: int = 0
+    device: str = 'cpu'
+    max_minutes: float | None = None
+    eval_batch_size: int = 1024
+    baseline: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        checks = [
+            (self.model in MODEL_NAMES, 'model', f'one of {MODEL_NAMES}'),
+            (self.epochs >= 1, 'epochs', 'an int >= 1'),
+            (self.batch_size >= 1, 'batch_size', 'an int >= 1'),
+            (self.lr > 0, 'lr', 'a number > 0'),
+            (self.num_neg >= 1, 'num_neg', 'an int >= 1'),
+            (self.patience >= 1, 'patience', 'an int >= 1'),
+            (self.max_minutes is None or self.max_minutes > 0, 'max_minutes', 'a number > 0'),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ConfigError(f'--{name.replace("_", "-")} must be {expected} '
+                                  f'(got {getattr(self, name)!r})')
+        return self
+
+
+def run_config(data_dir: Path, meta: dict[str, Any], train_config: TrainConfig,
+               model_config: ModelConfig) -> dict[str, Any]:
+    """What ``config.json`` holds: enough to rebuild the model and check it fits the graph."""
+    return {'data': str(Path(data_dir).resolve()), 'graph_sha256': meta.get('graph_sha256'),
+            'attributes': [a['name'] for a in meta['attributes']],
+            'train': dataclasses.asdict(train_config),
+            'model': model_config.to_dict()}
+
+
+def _read_history(path: Path, before_epoch: int) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r['epoch'] < before_epoch]
+
+
+def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_bytes(path, ''.join(json.dumps(r) + '\n' for r in rows).encode())
+
+
+def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig | None = None,
+          model_config: ModelConfig | None = None, resume: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train one model on a processed graph and evaluate the best checkpoint on test.
+
+    Writes into ``run_dir``: ``config.json``, ``metrics.jsonl`` (one row per epoch),
+    ``best.pt``/``best.json``, ``last.pt``/``last.json`` and ``results.json``.
+
+    Returns:
+        ``results.json``'s content: best epoch, its validation metrics, test metrics, timings.
+    """
+    train_config = (train_config or TrainConfig()).validate()
+    model_config = (model_config or ModelConfig()).validate()
+    run_dir = Path(run_dir)
+    data, meta = load_graph(data_dir)
+    config = run_config(Path(data_dir), meta, train_config, model_config)
+    device = torch.device(train_config.device)
+
+    torch.manual_seed(train_config.seed)
+    model, objective = build_model(train_config.model, data, meta, model_config,
+                                   train_config.baseline)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    start_epoch, best, best_epoch, stale = 0, -1.0, -1, 0
+    if resume:
+        state, info = load_checkpoint(run_dir, 'last', map_location=device)
+        _check_same_run(info['config'], config)
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        start_epoch, best, best_epoch, stale = (state['epoch'] + 1, state['best'],
+                                                state['best_epoch'], state['stale'])
+        logger.info('resumed from epoch %d (best %s %.4f at epoch %d)', state['epoch'],
+                    SELECTION_METRIC, best, best_epoch)
+    elif (run_dir / 'last.pt').exists():
+        raise ConfigError(f'{run_dir} already holds a run: pass --resume to continue it or '
+                          'choose another --out')
+    atomic_write_json(run_dir / 'config.json', config)
+    history = _read_history(run_dir / 'metrics.jsonl', start_epoch)
+
+    started = time.perf_counter()
+    for epoch in range(start_epoch, train_config.epochs):
+        row = _train_epoch(model, objective, optimizer, data, train_config, epoch, device,
+                           progress)
+        model.eval()
+        valid = evaluate(model, data, 'valid', user_batch_size=train_config.eval_batch_size,
+                         device=device, progress=False)
+        row.update({f'valid_{k}': v for k, v in valid.items()})
+        improved = valid[SELECTION_METRIC] > best
+        if improved:
+            best, best_epoch, stale = valid[SELECTION_METRIC], epoch, 0
+        else:
+            stale += 1
+        history.append(row)
+        _write_history(run_dir / 'metrics.jsonl', history)
+        state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                 'epoch': epoch, 'best': best, 'best_epoch': best_epoch, 'stale': stale}
+        if improved:
+            save_checkpoint(run_dir, 'best', {'model': state['model'], 'epoch': epoch},
+                            {'config': config, 'epoch': epoch, 'valid': valid})
+        save_checkpoint(run_dir, 'last', state, {'config': config, 'epoch': epoch})
+        logger.info('epoch %d: loss %.4f  valid %s %.4f (best %.4f @ %d)  %.1f s', epoch,
+                    row['loss'], SELECTION_METRIC, valid[SELECTION_METRIC], best, best_epoch,
+                    row['seconds'])
+        elapsed_min = (time.perf_counter() - started) / 60
+        if stale >= train_config.patience:
+            logger.info('early stop: no better %s for %d epochs', SELECTION_METRIC, stale)
+            break
+        if train_config.max_minutes is not None and elapsed_min >= train_config.max_minutes:
+            logger.info('stop: time budget of %.1f min spent', train_config.max_minutes)
+            break
+    return finish(run_dir, data, history, train_config, device)
+
+
+def _train_epoch(model, objective, optimizer, data, train_config: TrainConfig, epoch: int,
+                 device: torch.device, progress: bool) -> dict[str, Any]:
+    """One pass over every training edge; returns the epoch's mean loss terms and seconds."""
+    loader = make_train_loader(data, batch_size=train_config.batch_size,
+                               num_neg=train_config.num_neg, shuffle=True,
+                               seed=train_config.seed * 1_000_003 + epoch)
+    model.train()
+    sums: dict[str, float] = {}
+    batches = 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f'epoch {epoch}', disable=not progress, leave=False)
+    for batch in bar:
+        loss, terms = objective(model, batch.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        batches += 1
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        bar.set_postfix({k: f'{v:.3g}' for k, v in terms.items()}, refresh=False)
+    means = {k: v / max(1, batches) for k, v in sums.items()}
+    return {'epoch': epoch, 'seconds': round(time.perf_counter() - start, 3),
+            'loss': means.get('total', 0.0), **{f'loss_{k}': v for k, v in means.items()}}
+
+
+def _check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    for key in ('graph_sha256', 'attributes', 'train', 'model'):
+        if saved.get(key) != current.get(key):
+            raise CheckpointError(f'cannot resume: {key} differs from the checkpoint '
+                                  f'(checkpoint {saved.get(key)!r}, now {current.get(key)!r})')
+
+
+def finish(run_dir: Path, data, history: list[dict[str, Any]], train_config: TrainConfig,
+           device: torch.device) -> dict[str, Any]:
+    """Reload the best checkpoint, evaluate it once on test and write ``results.json``."""
+    from addrl_graph.runs import load_run_model
+
+    model, info = load_run_model(run_dir, data=data, device=device)
+    test = evaluate(model, data, 'test', user_batch_size=train_config.eval_batch_size,
+                    device=device, progress=False)
+    results = {'model': train_config.model, 'best_epoch': info['epoch'],
+               'epochs_run': len(history), 'valid': info['valid'], 'test': test,
+               'seconds_per_epoch': (sum(r['seconds'] for r in history) / len(history)
+                                     if history else None)}
+    atomic_write_json(run_dir / 'results.json', results)
+    return results
