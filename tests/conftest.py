@@ -1,0 +1,42 @@
+"""Shared fixture factories: tiny processed graphs built in memory."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+
+
+def tiny_graph_parts(num_users: int = 12, num_items: int = 10, per_user: int = 5, d_t: int = 6,
+                     d_v: int = 4, seed: int = 0):
+    """Arrays for :func:`data_builders.graph.assemble_graph` and a matching meta dict."""
+    from data_builders.split import split_interactions
+
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(num_users), per_user)
+    items = np.concatenate([rng.choice(num_items, per_user, replace=False)
+                            for _ in range(num_users)])
+    split = split_interactions(users, 'paper', seed)
+    attributes = [{'name': 'price', 'values': ['low', 'high', 'unknown']},
+                  {'name': 'brand', 'values': ['a', 'b', 'c', 'd']}]
+    attr = np.stack([rng.integers(0, 3, num_items), rng.integers(0, 4, num_items)], axis=1)
+    meta = {'users': [f'U{u}' for u in range(num_users)],
+            'items': [f'I{i:03d}' for i in range(num_items)], 'attributes': attributes}
+    gen = torch.Generator().manual_seed(seed)
+    features = dict(x_text=torch.randn(num_items, d_t, generator=gen),
+                    has_text=torch.rand(num_items, generator=gen) > 0.2,
+                    x_image=torch.randn(num_items, d_v, generator=gen),
+                    has_image=torch.rand(num_items, generator=gen) > 0.3)
+    return users, items, split, attr, meta, features
+
+
+@pytest.fixture
+def tiny_graph():
+    """``(HeteroData, meta)`` of a 12-user, 10-item graph with two attributes."""
+    from data_builders.graph import assemble_graph
+
+    users, items, split, attr, meta, features = tiny_graph_parts()
+    data = assemble_graph(users, items, split, len(meta['users']), attr, meta['attributes'],
+                          **features)
+    return data, meta
