@@ -25,15 +25,16 @@ def test_corruption_and_missing_are_reported(tmp_path):
         load_checkpoint(tmp_path, 'last')
 
 
+class Evil:
+    pass
+
+
 def test_pickled_object_is_refused(tmp_path):
     import hashlib
     import json
 
-    class Evil:
-        pass
-
     path = tmp_path / 'x.pt'
-    torch.save({'obj': Evil()}, path)
+    torch.save({'obj': Evil()}, path)  # a class weights_only may not build
     (tmp_path / 'x.json').write_text(json.dumps(
         {'sha256': hashlib.sha256(path.read_bytes()).hexdigest()}))
     with pytest.raises(CheckpointError, match='cannot be loaded'):
