@@ -42,3 +42,21 @@ def format_table(results: list[dict[str, Any]], split: str = 'test') -> str:
     lines = ['  '.join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ['  '.join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     return '\n'.join(lines)
+
+
+def markdown_report(results: list[dict[str, Any]], meta: dict[str, Any], data_line: str) -> str:
+    """A short markdown report of a comparison: the data, the table, the chosen epochs."""
+    stats = meta['stats']
+    lines = ['# AD-DRL comparison', '', f'Data: {data_line}', '',
+             f"{stats['users']:,} users, {stats['items']:,} items, "
+             f"{stats['interactions']:,} interactions (sparsity {100 * stats['sparsity']:.2f}%); "
+             f"attributes: " + ', '.join(f'{a} ({n})' for a, n in
+                                         stats['values_per_attribute'].items()) + '.',
+             f"Text features: {meta['text_encoder']['name']} ({stats['text_dim']}-d); image "
+             f"features: {meta['image_encoder']['name']} ({stats['image_dim']}-d).", '',
+             '## Test metrics (checkpoint chosen on validation Recall@20)', '', '```',
+             format_table(results), '```', '']
+    for r in results:
+        lines.append(f"- {r['model']}: {r['epochs_run']} epochs, best epoch {r['best_epoch']}, "
+                     f"validation recall@20 {r['valid']['recall@20']:.4f}")
+    return '\n'.join(lines) + '\n'

@@ -81,7 +81,7 @@ def open_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     seen = False
     with _open_binary(path) as fh:
         try:
-            for lineno, raw in enumerate(fh, start=1):   # noqa: B007 (lineno used after)
+            for lineno, raw in enumerate(fh, start=1):
                 raw = raw.strip()
                 if raw:
                     seen = True

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -177,7 +178,9 @@ def load_literal_object(line: str) -> dict:
         except (ValueError, RecursionError):
             pass                                # fall through: may still be a literal
     try:
-        value = ast.literal_eval(line)
+        with warnings.catch_warnings():          # "invalid escape sequence" in mangled lines
+            warnings.simplefilter('ignore', (DeprecationWarning, SyntaxWarning))
+            value = ast.literal_eval(line)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
         raise LineError('bad_literal', f'not a Python dict literal ({type(err).__name__})') \
             from None
@@ -191,21 +194,18 @@ def _require_dict(value: Any) -> dict:
 
 
 def require_id(obj: Mapping, keys: tuple[str, ...], reason: str) -> str:
-    """The first present id among ``keys``, stripped; ``reason`` if absent or blank.
+    """The first non-blank id among ``keys`` (a fallback chain), stripped; ``reason`` if none.
 
     Integers are accepted and turned into strings; any other type is ``bad_type``.
     """
-    value = next((obj[k] for k in keys if obj.get(k) is not None), None)
+    value = next((obj[k] for k in keys if not _is_empty(obj.get(k))), None)
     if value is None:
-        raise LineError(reason, f'no {" or ".join(keys)}')
+        raise LineError(reason, f'no {" or ".join(keys)} (absent, null or blank)')
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         raise LineError('bad_type', f'{keys[0]} must be a string (got {type(value).__name__})')
-    value = value.strip()
-    if not value:
-        raise LineError(reason, f'{keys[0]} is blank')
-    return value
+    return value.strip()
 
 
 def _number(value: Any) -> float | None:
@@ -365,14 +365,18 @@ _TAG_RE = re.compile(r'<[^<>]*>')
 _OPEN_TAG_RE = re.compile(r'<[a-zA-Z/!][^<>]*$')     # a tag cut off at the end of the value
 _ATTR_RE = re.compile(r'[\w-]+\s*=\s*"')              # leftover HTML attribute: markup junk
 _SPACE_RE = re.compile(r'\s+')
+_SPACE_PUNCT_RE = re.compile(r' ([.,;:!?])(?= |$)')      # 'tea .' left by '<i>tea</i>.'
 
 
 def clean_text(text: str) -> str:
     """Unescape HTML entities, drop tags (and a cut-off trailing tag), collapse whitespace."""
-    text = _TAG_RE.sub(' ', text)
-    text = _OPEN_TAG_RE.sub(' ', text)
-    text = html.unescape(text)
-    return _SPACE_RE.sub(' ', text).strip()
+    tagged = '<' in text
+    if tagged:
+        text = _OPEN_TAG_RE.sub(' ', _TAG_RE.sub(' ', text))
+    if '&' in text:
+        text = html.unescape(text)
+    text = ' '.join(text.split())
+    return _SPACE_PUNCT_RE.sub(r'\1', text) if tagged else text
 
 
 def opt_text(value: Any, issues: Issues, field: str) -> str:
@@ -429,14 +433,18 @@ def opt_paths(value: Any, issues: Issues, single: bool = False) -> list[list[str
 
 
 def opt_urls(values: Iterable[Any], issues: Issues) -> list[str]:
-    """Stripped, de-duplicated URL strings in order; non-strings are ``invalid_images``."""
+    """Stripped, de-duplicated URL strings in order; empty ones are skipped, non-strings and
+    strings with inner whitespace are ``invalid_images``."""
     urls: list[str] = []
     bad = False
     for value in values:
-        if isinstance(value, str) and value.strip() and not _SPACE_RE.search(value.strip()):
-            if value.strip() not in urls:
-                urls.append(value.strip())
-        elif value is not None:
+        url = value.strip() if isinstance(value, str) else value
+        if url is None or url == '':
+            continue
+        if isinstance(url, str) and not _SPACE_RE.search(url):
+            if url not in urls:
+                urls.append(url)
+        else:
             bad = True
     if bad:
         issues.append('invalid_images')
