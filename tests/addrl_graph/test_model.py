@@ -1,0 +1,255 @@
+"""ADDRL model and ModelConfig: shapes, sizing from a graph, fusion masks, chunk scores."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import HeteroData
+
+from addrl_graph.config import ABLATIONS, ModelConfig
+from addrl_graph.data import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge, validate_graph
+from addrl_graph.errors import ConfigError
+from addrl_graph.model import ADDRL
+
+NAMES, VALUES = ['price', 'brand'], [3, 4]          # A = 2, so K = 3 with one free chunk
+U, I, D_T, D_V, D = 7, 6, 5, 4, 8
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_model(**config) -> ADDRL:
+    torch.manual_seed(0)
+    return ADDRL(U, I, NAMES, VALUES, D_T, D_V, ModelConfig(d_chunk=D, **config))
+
+
+def item_inputs(has_text=None, has_image=None):
+    g = torch.Generator().manual_seed(1)
+    return (torch.arange(I), torch.randn(I, D_T, generator=g), torch.randn(I, D_V, generator=g),
+            torch.ones(I, dtype=torch.bool) if has_text is None else has_text,
+            torch.ones(I, dtype=torch.bool) if has_image is None else has_image)
+
+
+@pytest.fixture
+def graph() -> tuple[HeteroData, dict]:
+    """A 3-user, 4-item graph following the schema of addrl_graph.data (no text features)."""
+    data = HeteroData()
+    data['user'].num_nodes = 3
+    item = data['item']
+    item.num_nodes = 4
+    item.x_text = torch.zeros(4, 0)
+    item.x_image = torch.randn(4, 6)
+    item.has_text = torch.zeros(4, dtype=torch.bool)
+    item.has_image = torch.tensor([True, True, False, True])
+    item.attr = torch.tensor([[0, 1], [1, 0], [2, 1], [0, 0]])
+    edge_index = torch.tensor([[0, 0, 1, 2, 2], [0, 1, 2, 3, 0]])
+    data[INTERACTS].edge_index = edge_index
+    data[INTERACTS].split = torch.tensor([0, 1, 0, 0, 2])
+    data[REV_INTERACTS].edge_index = edge_index.flip(0)
+    meta = {'users': ['u0', 'u1', 'u2'], 'items': ['i0', 'i1', 'i2', 'i3'],
+            'attributes': [{'name': 'price', 'values': ['low', 'mid', 'high']},
+                           {'name': 'popularity', 'values': ['cold', 'hot']}]}
+    for col, spec in enumerate(meta['attributes']):
+        data[spec['name']].num_nodes = len(spec['values'])
+        has = torch.stack([torch.arange(4), item.attr[:, col]])
+        data[has_edge(spec['name'])].edge_index = has
+        data[rev_has_edge(spec['name'])].edge_index = has.flip(0)
+    validate_graph(data, meta)
+    return data, meta
+
+
+# ---------------------------------------------------------------------- config
+def test_config_defaults_follow_paper_and_authors():
+    c = ModelConfig()
+    assert (c.d_chunk, c.free_chunks, c.tau) == (32, 1, 1.0)
+    assert (c.alpha, c.beta, c.gamma, c.l2) == (5.0, 0.01, 10.0, 1.0)
+    assert (c.feature_norm, c.feature_activation, c.chunk_norm) == (True, 'none', True)
+    assert (c.bpr_negatives, c.bpr_reduction, c.double_softmax) == ('hardest', 'sum', False)
+    assert c.validate() is c
+
+
+@pytest.mark.parametrize('field,value', [
+    ('d_chunk', 0), ('free_chunks', -1), ('feature_activation', 'relu'), ('bpr_negatives', 'all'),
+    ('bpr_reduction', 'none'), ('tau', 0.0), ('alpha', -1.0), ('l2', 'x'), ('use_low', 1),
+    ('ablation', 'no-everything')])
+def test_config_validate_names_option_and_value(field, value):
+    with pytest.raises(ConfigError, match=rf'{field} .*\(got {value!r}\)'):
+        ModelConfig(**{field: value}).validate()
+
+
+def test_config_json_round_trip_and_unknown_keys():
+    c = ModelConfig(d_chunk=16, bpr_negatives='each', ablation='no-inter')
+    again = ModelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again == c and again.use_inter is False
+    with pytest.raises(ConfigError, match='unknown model config keys'):
+        ModelConfig.from_dict({**c.to_dict(), 'dchunk': 8})
+
+
+@pytest.mark.parametrize('name,off', [
+    ('no-intra', {'use_intra'}), ('no-inter', {'use_inter'}),
+    ('no-high', {'use_intra', 'use_inter'}), ('no-low', {'use_low'}),
+    ('no-disentangle', {'use_intra', 'use_inter', 'use_low'}),
+    ('id-only', {'use_text', 'use_image'})])
+def test_for_ablation_turns_off_exactly_the_table3_components(name, off):
+    c = ModelConfig.for_ablation(name, d_chunk=4)
+    switches = {'use_text', 'use_image', 'use_intra', 'use_inter', 'use_low'}
+    assert {s for s in switches if not getattr(c, s)} == off
+    assert c.ablation == name and c.d_chunk == 4 and set(ABLATIONS) >= {name}
+    with pytest.raises(ConfigError, match="got 'w/o intra'"):
+        ModelConfig.for_ablation('w/o intra')
+
+
+# ---------------------------------------------------------------------- construction
+def test_modules_follow_attributes_and_switches():
+    m = make_model()
+    assert m.num_chunks == 3 and m.attribute_names == NAMES
+    assert m.modalities == ['id', 'text', 'image']
+    assert {a: h.out_features for a, h in m.low_heads.items()} == dict(zip(NAMES, VALUES))
+    assert set(m.intra_heads) == {'user', 'id', 'text', 'image'}
+    assert all(h.out_features == 3 for h in m.intra_heads.values())
+    assert m.user_embedding.weight.shape == (U, 3 * D)
+
+    ablated = make_model(ablation='id-only', use_low=False)
+    assert ablated.text_proj is None and ablated.image_proj is None
+    assert ablated.attention is None and ablated.low_heads is None
+    assert set(ablated.intra_heads) == {'user', 'id'}
+    no_image = ADDRL(U, I, NAMES, VALUES, D_T, 0, ModelConfig(d_chunk=D))
+    assert no_image.image_proj is None and no_image.modalities == ['id', 'text']
+
+
+@pytest.mark.parametrize('names,values,match', [
+    (['price'], [3, 4], 'same length'), (['price', 'price'], [3, 4], 'unique'),
+    (['type', 'brand'], [3, 4], "'type'"), (['a.b', 'brand'], [3, 4], "'a.b'"),
+    (['price', 'brand'], [3, 0], 'at least one value')])
+def test_bad_attributes_raise_config_error(names, values, match):
+    with pytest.raises(ConfigError, match=match):
+        ADDRL(U, I, names, values, D_T, D_V, ModelConfig(d_chunk=D))
+
+
+def test_from_graph_sizes_model_from_schema(graph):
+    data, meta = graph
+    m = ADDRL.from_graph(data, meta, ModelConfig(d_chunk=4))
+    assert (m.num_users, m.num_items, m.num_chunks) == (3, 4, 3)
+    assert m.attribute_names == ['price', 'popularity']
+    assert {a: h.out_features for a, h in m.low_heads.items()} == {'price': 3, 'popularity': 2}
+    assert m.text_proj is None and m.image_proj.in_features == 6    # x_text has width 0
+    table = m.item_table(data['item'], batch_size=3)
+    assert table.shape == (4, 3, 4)
+
+
+def test_xavier_init_and_zero_biases():
+    m = make_model()
+    bound = math.sqrt(6 / (U + 3 * D))
+    assert m.user_embedding.weight.abs().max() <= bound
+    assert m.user_embedding.weight.abs().max() > 0.5 * bound
+    assert all(torch.count_nonzero(h.bias) == 0 for h in m.low_heads.values())
+
+
+# ---------------------------------------------------------------------- shapes & fusion
+def test_item_chunks_shapes_and_weights_are_distributions():
+    m = make_model()
+    chunks = m.item_chunks(*item_inputs())
+    for view in (chunks.id, chunks.text, chunks.image, chunks.fused):
+        assert view.shape == (I, 3, D)
+    assert chunks.weights.shape == (I, 3, 3)
+    torch.testing.assert_close(chunks.weights.sum(-1), torch.ones(I, 3))
+    assert m.user_chunks(torch.tensor([0, 2])).shape == (2, 3, D)
+
+
+def test_missing_image_gets_zero_weight_and_is_ignored():
+    m = make_model()
+    has_image = torch.tensor([True, False, True, True, False, True])
+    has_text = torch.tensor([True, True, True, True, False, True])
+    ids, x_text, x_image, has_text, has_image = item_inputs(has_text, has_image)
+    before = m.item_chunks(ids, x_text, x_image, has_text, has_image)
+    assert torch.all(before.weights[~has_image, :, 2] == 0)
+    assert torch.all(before.weights[has_image, :, 2] > 0)
+    # item 4 has neither text nor image: the ID view takes all the weight
+    assert torch.all(before.weights[4, :, 0] == 1)
+
+    x_image2 = x_image + 10 * torch.randn_like(x_image)
+    after = m.item_chunks(ids, x_text, x_image2, has_text, has_image)
+    assert torch.equal(after.fused[~has_image], before.fused[~has_image])
+    assert not torch.allclose(after.fused[has_image], before.fused[has_image])
+
+
+@pytest.mark.parametrize('double', [False, True])
+def test_double_softmax_squeezes_weights(double):
+    m = make_model(double_softmax=double)
+    with torch.no_grad():                       # make the attention logits large
+        m.attention[2].weight.mul_(50)
+        m.attention[2].bias.copy_(torch.tensor([20.0, 0.0, -20.0]))
+    w = m.item_chunks(*item_inputs()).weights
+    if double:   # softmax of a distribution over 3 entries lies in [1/(2+e), e/(2+e)]
+        assert w.min() >= 1 / (2 + math.e) - 1e-6 and w.max() <= math.e / (2 + math.e) + 1e-6
+    else:
+        assert w.max() > 0.9
+
+
+# ---------------------------------------------------------------------- scores
+def test_chunk_scores_broadcast_over_negatives():
+    m = make_model()
+    fused = m.item_chunks(*item_inputs()).fused
+    user = m.user_chunks(torch.tensor([0, 1, 2]))
+    neg_index = torch.tensor([[0, 1], [2, 3], [4, 5]])
+    scores = m.chunk_scores(user, fused[neg_index])
+    assert scores.shape == (3, 2, 3)
+    for b in range(3):
+        for n in range(2):
+            single = m.chunk_scores(user[b:b + 1], fused[neg_index[b, n]][None])
+            torch.testing.assert_close(scores[b, n], single[0])
+
+
+def test_scores_decompose_into_chunks_and_tables_agree():
+    m = make_model()
+    ids, x_text, x_image, has_text, has_image = item_inputs()
+    users = torch.tensor([0, 3, 6, 1, 2, 5])
+    total = m(users, ids, x_text, x_image, has_text, has_image)           # aligned pairs
+    per_chunk = m.chunk_scores(m.user_chunks(users),
+                               m.item_chunks(ids, x_text, x_image, has_text, has_image).fused)
+    torch.testing.assert_close(per_chunk.sum(-1), total)
+
+    store = {'x_text': x_text, 'x_image': x_image, 'has_text': has_text, 'has_image': has_image}
+    items, weights = m.item_table(store, batch_size=4, return_weights=True)
+    assert items.shape == (I, 3, D) and weights.shape == (I, 3, 3)
+    users_t = m.user_table(users)
+    # what the evaluator computes: sum_k softplus(u_k · v_k) over the two tables
+    full = F.softplus(torch.einsum('bkd,ikd->bik', users_t, items)).sum(-1)
+    torch.testing.assert_close(full[torch.arange(I), torch.arange(I)], total)
+    assert not items.requires_grad
+
+
+@pytest.mark.parametrize('chunk_norm', [True, False])
+def test_chunk_norm_bounds_scores(chunk_norm):
+    m = make_model(chunk_norm=chunk_norm)
+    with torch.no_grad():
+        for p in (m.user_embedding.weight, m.item_embedding.weight):
+            p.mul_(100)
+    ids, x_text, x_image, has_text, has_image = item_inputs()
+    fused = m.item_chunks(ids, x_text, x_image, has_text, has_image).fused
+    scores = m.chunk_scores(m.user_chunks(torch.arange(I)), fused)
+    lo, hi = F.softplus(torch.tensor(-1.0)), F.softplus(torch.tensor(1.0))
+    inside = bool(((scores >= lo - 1e-6) & (scores <= hi + 1e-6)).all())
+    assert inside == chunk_norm
+    if chunk_norm:
+        assert torch.allclose(m.user_table(torch.arange(U)).norm(dim=-1), torch.ones(U, 3))
+        assert bool((fused.norm(dim=-1) <= 1 + 1e-6).all())
+
+
+def test_feature_norm_makes_projection_scale_invariant():
+    ids, x_text, x_image, has_text, has_image = item_inputs()
+    for norm in (True, False):
+        m = make_model(feature_norm=norm, feature_activation='tanh')
+        a = m.item_chunks(ids, x_text, x_image, has_text, has_image).text
+        b = m.item_chunks(ids, 3 * x_text, x_image, has_text, has_image).text
+        assert torch.allclose(a, b, atol=1e-6) == norm
+        assert bool((a.abs() < 1).all())          # tanh activation applied
