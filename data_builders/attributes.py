@@ -34,13 +34,18 @@ class LevelBinner:
     Args:
         num_levels: number of levels ``L`` (paper: 5).
         label: how a level is named, formatted with ``lo`` and ``hi`` (its value range).
+        keep_unknown: always add the ``unknown`` value, even when every fitted value is known
+            (so new items without the number can be mapped); otherwise it exists only when the
+            fitted data had missing values.
     """
 
-    def __init__(self, num_levels: int = 5, label: str = '{lo:g}-{hi:g}'):
+    def __init__(self, num_levels: int = 5, label: str = '{lo:g}-{hi:g}',
+                 keep_unknown: bool = True):
         if num_levels < 1:
             raise DataBuildError(f'number of levels must be >= 1 (got {num_levels})')
         self.num_levels = num_levels
         self.label = label
+        self.keep_unknown = keep_unknown
 
     def fit(self, values: np.ndarray) -> LevelBinner:
         """``values [I]`` float, NaN for missing."""
@@ -54,27 +59,37 @@ class LevelBinner:
             self.upper_edges_ = [float(known[level == lv].max()) for lv in used]
         else:
             self.lower_edges_, self.upper_edges_ = [], []
-        self.values_ = [self.label.format(lo=lo, hi=hi)
-                        for lo, hi in zip(self.lower_edges_, self.upper_edges_)] + [UNKNOWN]
+        self.has_unknown_ = self.keep_unknown or len(known) < len(values)
+        self.values_ = self._names()
         return self
+
+    def _names(self) -> list[str]:
+        levels = [self.label.format(lo=lo, hi=hi)
+                  for lo, hi in zip(self.lower_edges_, self.upper_edges_)]
+        return levels + [UNKNOWN] if self.has_unknown_ else levels
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Level index of each value ``[I]``; values above the last edge take the last level."""
         values = np.asarray(values, dtype=np.float64)
         codes = np.searchsorted(np.asarray(self.upper_edges_[:-1]), values, side='left')
-        codes[~np.isfinite(values)] = len(self.values_) - 1
+        missing = ~np.isfinite(values)
+        if missing.any() and not self.has_unknown_:
+            raise DataBuildError('missing value but the levels were fitted without an '
+                                 '"unknown" value')
+        codes[missing] = len(self.values_) - 1
         return codes.astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {'type': 'levels', 'num_levels': self.num_levels, 'label': self.label,
-                'lower_edges': self.lower_edges_, 'upper_edges': self.upper_edges_}
+                'lower_edges': self.lower_edges_, 'upper_edges': self.upper_edges_,
+                'has_unknown': self.has_unknown_}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> LevelBinner:
-        binner = cls(state['num_levels'], state['label'])
+        binner = cls(state['num_levels'], state['label'], state['has_unknown'])
         binner.lower_edges_, binner.upper_edges_ = state['lower_edges'], state['upper_edges']
-        binner.values_ = [binner.label.format(lo=lo, hi=hi) for lo, hi in
-                          zip(binner.lower_edges_, binner.upper_edges_)] + [UNKNOWN]
+        binner.has_unknown_ = state['has_unknown']
+        binner.values_ = binner._names()
         return binner
 
 
@@ -193,7 +208,8 @@ def fit_attribute(source: str, metas: list[ItemMeta | None], train_counts: np.nd
         numbers = _popularity_numbers(metas, train_counts, config.popularity_source)
         label = ('{lo:g}-{hi:g} train interactions' if config.popularity_source == 'interactions'
                  else 'sales rank {hi:g} to {lo:g}')
-        encoder = LevelBinner(config.popularity_levels, label).fit(numbers)
+        encoder = LevelBinner(config.popularity_levels, label,
+                              keep_unknown=config.popularity_source == 'sales_rank').fit(numbers)
     else:
         if source == 'brand':
             strings, min_count = [m.brand if m else None for m in metas], config.brand_min_count

@@ -85,3 +85,13 @@ def test_config_errors_name_the_option():
     with pytest.raises(DataBuildError, match='--popularity-source'):
         AttributeConfig(popularity_source='clicks').validate()
     assert attribute_name('extra:Item Weight') == 'item_weight'
+
+
+def test_popularity_from_interactions_has_no_unknown_value():
+    config = AttributeConfig(names=['popularity'])
+    attr, entries, _ = derive_attributes([None] * 10, np.arange(10), config)
+    assert 'unknown' not in entries[0]['values']
+    assert len(entries[0]['values']) == 5
+    binner = LevelBinner(5, keep_unknown=False).fit(np.arange(10.))
+    with pytest.raises(DataBuildError, match='unknown'):
+        binner.transform(np.array([math.nan]))
