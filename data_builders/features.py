@@ -74,7 +74,7 @@ def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta |
     from data_builders.text import encode_texts
 
     documents = item_documents(items, metas, train_item_index, train_texts)
-    x, info = encode_texts(documents, config.text_encoder, cache_dir=cache_dir / 'text',
+    x, info = encode_texts(documents, config.text_encoder, cache_dir=cache_dir,
                            batch_size=config.batch_size, device=config.device,
                            progress=config.progress)
     has_text = torch.tensor([bool(d.strip()) for d in documents]) & (x.size(1) > 0)
@@ -110,6 +110,6 @@ def image_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta 
     if encoder != config.image_encoder:
         logger.warning('no image source (--images DIR or --download-images): '
                        'building without image features')
-    x, has_image, info = encode_images(paths, encoder, cache_dir=cache_dir / 'image',
+    x, has_image, info = encode_images(paths, encoder, cache_dir=cache_dir,
                                        device=config.device, progress=config.progress)
     return x, has_image, info
