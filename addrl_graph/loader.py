@@ -177,6 +177,7 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
     edge_index = graph[INTERACTS].edge_index
     if edge_index.size(1) == 0:
         log.warning('the graph has no training edges: the loader yields no batch')
+        shuffle = False  # torch's RandomSampler refuses an empty dataset
     pairs = TrainPairs(edge_index, data['user'].num_nodes, data['item'].num_nodes)
     kwargs = dict(edge_label_index=(INTERACTS, edge_index),
                   neg_sampling=NegativeSampling('triplet', amount=num_neg),

@@ -189,11 +189,12 @@ class TripletSampler(BaseSampler):
         generator = worker_generator(self.generator, self._worker_state)
         src, dst = inputs.row.long(), inputs.col.long()
         num_pos = src.numel()
-        neg = self.pairs.sample_negatives(src, int(neg_sampling.amount), generator)
+        num_neg = int(neg_sampling.amount)
+        neg = self.pairs.sample_negatives(src, num_neg, generator)
         user, src_index = torch.unique(src, return_inverse=True)
         item, item_index = torch.unique(torch.cat([dst, neg.view(-1)]), return_inverse=True)
         metadata = (inputs.input_id, src_index, item_index[:num_pos],
-                    item_index[num_pos:].view(num_pos, -1), None)
+                    item_index[num_pos:].view(num_pos, num_neg), None)
         return HeteroSamplerOutput(
             node={'user': user, 'item': item}, row={}, col={}, edge={},
             num_sampled_nodes={'user': [user.numel()], 'item': [item.numel()]},

@@ -32,6 +32,10 @@ def _add_build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--text-features', type=Path, help='import MMRec text_feat.npy instead')
     p.add_argument('--image-features', type=Path,
                    help='import MMRec image_feat.npy or a 2014 image_features_<Cat>.b instead')
+    p.add_argument('--text-max-length', type=int, help="text encoder token limit "
+                   "(default: the encoder's own, at most 512)")
+    p.add_argument('--image-size', type=int,
+                   help='efficientnet-lite0 input side (default 224; smaller is faster)')
     p.add_argument('--no-text-reviews', dest='text_reviews', action='store_false',
                    help="leave the items' training reviews out of their text documents")
     p.add_argument('--split', default='paper', choices=['paper', 'mmrec'])
@@ -70,6 +74,7 @@ def _run_build(args: argparse.Namespace) -> None:
         images=args.images, download_images=args.download_images,
         text_encoder=args.text_encoder, image_encoder=args.image_encoder,
         text_features=args.text_features, image_features=args.image_features,
+        text_max_length=args.text_max_length, image_size=args.image_size,
         text_reviews=args.text_reviews, split=args.split, seed=args.seed, k_core=args.k_core,
         strict=args.strict, cache_dir=args.cache_dir, batch_size=args.batch_size,
         device=args.device, progress=not args.quiet and sys.stderr.isatty(),

@@ -46,6 +46,8 @@ class BuildConfig:
         image_encoder: ``efficientnet-lite0``, ``none`` or a ViT / CLIP-vision name or path.
         text_features / image_features: precomputed features to import instead of encoding
             (MMRec ``.npy`` in item order; for images also the 2014 ``.b`` binary).
+        text_max_length: token limit of the text encoder (default: the encoder's own, ≤ 512).
+        image_size: input side of efficientnet-lite0 (default 224).
         text_reviews: add the item's *training* review texts to its document (the paper uses
             reviews; held-out reviews are left out so they cannot leak into features).
         split: ``paper`` (8:2, then 10% of train as validation) or ``mmrec`` (8:1:1).
@@ -64,6 +66,8 @@ class BuildConfig:
     image_encoder: str = 'efficientnet-lite0'
     text_features: Path | None = None
     image_features: Path | None = None
+    text_max_length: int | None = None
+    image_size: int | None = None
     text_reviews: bool = True
     split: str = 'paper'
     seed: int = 0

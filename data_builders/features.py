@@ -75,8 +75,8 @@ def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta |
 
     documents = item_documents(items, metas, train_item_index, train_texts)
     x, info = encode_texts(documents, config.text_encoder, cache_dir=cache_dir,
-                           batch_size=config.batch_size, device=config.device,
-                           progress=config.progress)
+                           batch_size=config.batch_size, max_length=config.text_max_length,
+                           device=config.device, progress=config.progress)
     has_text = torch.tensor([bool(d.strip()) for d in documents]) & (x.size(1) > 0)
     x[~has_text] = 0.0
     return x, has_text, info
@@ -111,5 +111,6 @@ def image_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta 
         logger.warning('no image source (--images DIR or --download-images): '
                        'building without image features')
     x, has_image, info = encode_images(paths, encoder, cache_dir=cache_dir,
-                                       device=config.device, progress=config.progress)
+                                       device=config.device, progress=config.progress,
+                                       image_size=config.image_size)
     return x, has_image, info
