@@ -242,7 +242,7 @@ def derive_attributes(metas: list[ItemMeta | None], train_counts: np.ndarray,
     Returns:
         ``attr [I, A]`` codes, one meta.json entry per kept attribute (name, source, value
         names, per-value item counts, fitted state), and the names dropped because they had
-        a single value in the data.
+        fewer than two known values in the data (``unknown`` does not count).
     """
     config.validate()
     columns, entries, dropped = [], [], []
@@ -250,9 +250,10 @@ def derive_attributes(metas: list[ItemMeta | None], train_counts: np.ndarray,
         name = attribute_name(source)
         codes, values, state = fit_attribute(source, metas, train_counts, config)
         counts = np.bincount(codes, minlength=len(values))
-        if (counts > 0).sum() < 2:
-            logger.warning('attribute %r has a single value in the data (%r): dropped',
-                           name, values[int(counts.argmax())] if len(values) else None)
+        known = [v for v, c in zip(values, counts) if c > 0 and v != UNKNOWN]
+        if len(known) < 2:
+            logger.warning('attribute %r has a single known value in the data (%s): dropped',
+                           name, known[0] if known else 'none')
             dropped.append(name)
             continue
         columns.append(codes)

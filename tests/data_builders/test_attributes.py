@@ -54,7 +54,7 @@ def test_category_of_leaf_and_depth():
 def _metas():
     return [ItemMeta(f'i{i}', price=float(i + 1), brand=f'b{i % 3}',
                      categories=[['Root', 'Same']], extra={'Material': 'steel' if i % 2 else 'wood'})
-            for i in range(20)] + [ItemMeta('bare', categories=[['Root', 'Same']])]
+            for i in range(20)] + [ItemMeta('bare')]
 
 
 def test_derive_attributes_drops_single_valued(caplog):
@@ -62,7 +62,7 @@ def test_derive_attributes_drops_single_valued(caplog):
                              brand_min_count=1)
     counts = np.arange(21)
     attr, entries, dropped = derive_attributes(_metas(), counts, config)
-    assert dropped == ['category']          # every item has category 'Same'
+    assert dropped == ['category']          # 'Same' and 'unknown' only
     names = [e['name'] for e in entries]
     assert names == ['price', 'popularity', 'brand', 'material']
     assert attr.shape == (21, 4)
