@@ -13,16 +13,22 @@ Two backends, one output:
 
 Both loaders replace ``LinkLoader.filter_fn`` with :class:`TripletCollate`, which gathers the item
 features of the batch's unique items straight from ``data['item']`` (no sub-``HeteroData`` is built:
-that generic path copies every node and edge store and dominated the time per batch).
+that generic path copies every node and edge store, and took ~1.6x longer per batch here).
+
+What remains is the feature gather itself (``B * (1 + N)`` item rows of ``d_t + d_v`` floats per
+batch): each batch's ``x_image`` block is tens of MB, which glibc serves from fresh ``mmap`` pages,
+so page faults cost more than the copy. :func:`retain_freed_memory` (opt-in, process-wide) or
+``THP_MEM_ALLOC_ENABLE=1`` in the environment cuts that by 3-4x.
 """
 from __future__ import annotations
 
 import copy
+import ctypes
 import logging
+import sys
 from typing import Any, Sequence
 
 import torch
-from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader, LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling
@@ -53,6 +59,30 @@ def resolve_backend(backend: str) -> str:
         raise ConfigError("backend='pyg' needs pyg-lib or torch-sparse, neither is importable; "
                           "use backend='pure' (or 'auto')")
     return backend
+
+
+def retain_freed_memory(max_bytes: int = 1 << 30) -> bool:
+    """Opt in to keeping freed blocks of up to ``max_bytes`` in the C heap (Linux/glibc only).
+
+    Process-wide: sets glibc's ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` so that the large
+    per-batch feature tensors reuse warm pages instead of faulting in fresh ``mmap`` memory
+    (3-4x more batches per second here at ``batch_size=1024``). The price is that the process
+    keeps its peak heap size. Nothing in the library calls it; a training script may.
+
+    Returns:
+        ``True`` when both settings were applied.
+    """
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        ok = (libc.mallopt(m_mmap_threshold, int(max_bytes)) == 1
+              and libc.mallopt(m_trim_threshold, 2 * int(max_bytes)) == 1)
+    except (OSError, AttributeError):
+        return False
+    log.info('glibc keeps freed blocks up to %d bytes: %s', max_bytes, ok)
+    return ok
 
 
 def train_graph(data: HeteroData) -> HeteroData:

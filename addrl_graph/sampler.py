@@ -11,7 +11,6 @@ over sampled neighbourhoods need the PyG backend.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Sequence
 
 import torch
@@ -28,8 +27,6 @@ from torch_geometric.sampler import (
 from addrl_graph.data import INTERACTS, TRAIN, split_edges
 from addrl_graph.errors import ConfigError
 
-log = logging.getLogger(__name__)
-
 
 class TrainPairs:
     r"""The set of training ``(user, item)`` pairs, for collision-free negative sampling.
@@ -45,7 +42,8 @@ class TrainPairs:
     """
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int) -> None:
         if num_items <= 0:
-            raise ConfigError(f'negative sampling needs at least one item (got num_items={num_items})')
+            raise ConfigError('negative sampling needs at least one item '
+                              f'(got num_items={num_items})')
         self.num_users, self.num_items = int(num_users), int(num_items)
         keys = edge_index[0].long() * self.num_items + edge_index[1].long()
         self.keys = torch.unique(keys)  # sorted
