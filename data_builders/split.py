@@ -1,7 +1,8 @@
 """Seeded per-user train / validation / test splits (DESIGN: Protocol).
 
 ``paper``: per user a random 8:2 train/test split, then 10% of the training interactions,
-chosen at random over all users, become validation. ``mmrec``: per user a random 8:1:1 split.
+chosen at random over all users, become validation. ``mmrec``: per user a random 8:1:1 split (held-out counts rounded at random so the shares
+are 8:1:1 in expectation for every user size).
 Every user keeps at least one training interaction.
 """
 from __future__ import annotations
@@ -14,10 +15,12 @@ from data_builders.errors import DataBuildError
 PROTOCOLS = ('paper', 'mmrec')
 
 
-def _rank_within_user(user: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random rank of each row inside its user's rows, and that user's row count.
+def _rank_within_user(user: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random rank of each row inside its user's rows, that user's row count, and a dense
+    user id per row.
 
-    Shapes: user [E] → rank [E], count [E].
+    Shapes: user [E] → rank [E], count [E], group [E].
     """
     order = np.lexsort((rng.random(len(user)), user))
     sorted_user = user[order]
@@ -28,7 +31,16 @@ def _rank_within_user(user: np.ndarray, rng: np.random.Generator) -> tuple[np.nd
     rank[order] = rank_sorted
     count = np.empty(len(user), dtype=np.int64)
     count[order] = np.repeat(counts, counts)
-    return rank, count
+    group = np.empty(len(user), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(counts)), counts)
+    return rank, count, group
+
+
+def _stochastic_round(x: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Round ``x [E]`` (constant within each user's rows) down or up at random with
+    ``E[result] = x``, drawing once per user (``group [E]``: dense user id of each row)."""
+    draw = rng.random(int(group.max()) + 1 if len(group) else 0)
+    return np.floor(x + draw[group]).astype(np.int64)
 
 
 def split_interactions(user: np.ndarray, protocol: str = 'paper', seed: int = 0) -> np.ndarray:
@@ -45,7 +57,7 @@ def split_interactions(user: np.ndarray, protocol: str = 'paper', seed: int = 0)
     if protocol not in PROTOCOLS:
         raise DataBuildError(f'--split must be one of {PROTOCOLS} (got {protocol!r})')
     rng = np.random.default_rng(seed)
-    rank, count = _rank_within_user(np.asarray(user), rng)
+    rank, count, group = _rank_within_user(np.asarray(user), rng)
     split = np.full(len(rank), TRAIN, dtype=np.uint8)
     if protocol == 'paper':
         n_test = np.minimum(np.rint(0.2 * count), count - 1)
@@ -57,7 +69,12 @@ def split_interactions(user: np.ndarray, protocol: str = 'paper', seed: int = 0)
         chosen = rng.choice(candidates, size=min(n_valid, len(candidates)), replace=False)
         split[chosen] = VALID
     else:
-        n_held = np.where(count >= 3, np.maximum(1, np.rint(0.1 * count)), 0)
-        split[rank < n_held] = TEST
-        split[(rank >= n_held) & (rank < 2 * n_held)] = VALID
+        # Stochastic rounding keeps the expected shares at exactly 8:1:1 even when most users
+        # have 5-10 interactions (plain rounding up would hold out 40% of a 5-item user).
+        n_test = _stochastic_round(0.1 * count, group, rng)
+        n_valid = _stochastic_round(0.1 * count, group, rng)
+        n_test = np.minimum(n_test, count - 1)
+        n_valid = np.minimum(n_valid, count - 1 - n_test)
+        split[rank < n_test] = TEST
+        split[(rank >= n_test) & (rank < n_test + n_valid)] = VALID
     return split

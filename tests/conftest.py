@@ -40,3 +40,27 @@ def tiny_graph():
     data = assemble_graph(users, items, split, len(meta['users']), attr, meta['attributes'],
                           **features)
     return data, meta
+
+
+@pytest.fixture(scope='session')
+def small_dump(tmp_path_factory):
+    """The synthetic ``small`` preset (2014 format, images, ground truth), written once."""
+    from data_builders.synthetic import generate
+
+    out = tmp_path_factory.mktemp('small_dump')
+    generate(out, preset='small', seed=0, images=True, progress=False)
+    return out
+
+
+@pytest.fixture(scope='session')
+def small_graph_dir(small_dump, tmp_path_factory):
+    """A graph of the ``small`` preset with real minilm text and EfficientNet image features
+    (64-pixel input, short documents, to stay fast), built once per test session."""
+    from data_builders.build import BuildConfig, build
+
+    out = tmp_path_factory.mktemp('small_graph')
+    build(BuildConfig(format='2014', reviews=small_dump / 'reviews.json.gz',
+                      meta=small_dump / 'meta.json.gz', images=small_dump / 'images',
+                      out=out, text_reviews=False, text_max_length=64, image_size=64,
+                      progress=False))
+    return out
