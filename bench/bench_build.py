@@ -37,7 +37,6 @@ def one_build(raw: Path, out: Path) -> dict:
 
 def text_rate(raw: Path, sample: int, cache: Path) -> dict:
     """Items per second of the ``minilm`` encoder on ``sample`` real item documents."""
-    from data_builders.build import BuildConfig
     from data_builders.readers import read_meta
     from data_builders.features import item_documents
     from data_builders.text import encode_texts

@@ -1,7 +1,6 @@
 """Line parsers for the 2018 Amazon dumps (Ni et al., EMNLP 2019). All lines are JSON.
 
-Reviews: ``reviewerID``, ``asin``, ``overall``, ``unixReviewTime`` (or ``reviewTime``),
-``reviewText``, ``summary``.
+Reviews: the same fields as in 2014, so :func:`parse_review` is the 2014 parser.
 
 Metadata, scraped from HTML and therefore messy:
 
@@ -18,29 +17,16 @@ Metadata, scraped from HTML and therefore messy:
 """
 from __future__ import annotations
 
+from data_builders.amazon_2014 import parse_review
 from data_builders.readers import (Issues, load_json_object, opt_brand, opt_description,
-                                   opt_paths, opt_price, opt_rank, opt_rating, opt_text,
-                                   opt_timestamp, opt_urls, require_id, review_text, review_time,
-                                   scalar_extras)
-from data_builders.records import ItemMeta, Review
+                                   opt_paths, opt_price, opt_rank, opt_text,
+                                   opt_urls, require_id, scalar_extras)
+from data_builders.records import ItemMeta
 
+__all__ = ['parse_review', 'parse_meta']
 _IMAGE_KEYS = ('imageURLHighRes', 'imageURL', 'image')      # best resolution first
 _META_FIELDS = ('asin', 'title', 'price', 'brand', 'category', 'rank', 'description',
                 'details') + _IMAGE_KEYS
-
-
-def parse_review(line: str, issues: Issues | None = None) -> Review:
-    """One 2018 review JSON line → :class:`Review`."""
-    issues = [] if issues is None else issues
-    obj = load_json_object(line)
-    timestamp = opt_timestamp(obj.get('unixReviewTime'), issues)
-    if timestamp is None and obj.get('unixReviewTime') is None:
-        timestamp = review_time(obj.get('reviewTime'), issues)
-    return Review(user_id=require_id(obj, ('reviewerID',), 'missing_user_id'),
-                  item_id=require_id(obj, ('asin',), 'missing_item_id'),
-                  rating=opt_rating(obj.get('overall'), issues),
-                  timestamp=timestamp,
-                  text=review_text(obj.get('reviewText'), obj.get('summary'), issues))
 
 
 def _images(obj: dict, issues: Issues) -> list[str]:

@@ -64,3 +64,12 @@ def small_graph_dir(small_dump, tmp_path_factory):
                       out=out, text_reviews=False, text_max_length=64, image_size=64,
                       progress=False))
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,13 +22,7 @@ U, I, C = 48, 32, 4          # users, items, planted clusters (user u and item i
 D_T, D_V = 6, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def toy_graph(seed: int = 0) -> HeteroData:

@@ -18,13 +18,7 @@ from addrl_graph.model import ADDRL
 SP1, SP_1, LN2 = math.log1p(math.e), math.log1p(math.exp(-1)), math.log(2)  # softplus(±1), ln 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def close(actual: torch.Tensor, expected: float) -> None:

@@ -18,13 +18,7 @@ NAMES, VALUES = ['price', 'brand'], [3, 4]          # A = 2, so K = 3 with one f
 U, I, D_T, D_V, D = 7, 6, 5, 4, 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def make_model(**config) -> ADDRL:

@@ -1,0 +1,132 @@
+"""Benchmark: AD-DRL training epoch, full-ranking evaluation and loader throughput; prints JSON.
+
+On the synthetic ``sports`` preset (21,400 users, 36,224 items, 209,944 interactions) unless
+``--data`` names a built graph. Without ``--data`` the graph is built structure-only and given
+random item features of the real encoders' widths (minilm 384, EfficientNet-Lite0 1280), which
+costs the same to train on; the JSON says so. Medians over ``--repeats``.
+
+    python bench/bench_train_eval.py --preset sports --repeats 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+TARGETS = {'epoch_seconds': 90.0, 'evaluation_seconds': 20.0, 'peak_rss_gib': 6.0}
+
+
+def synthetic_graph(preset: str, work: Path) -> Path:
+    """Structure from the synthetic dump, random features of the real encoders' widths."""
+    from addrl_graph.data import load_graph, save_graph
+    from data_builders.build import BuildConfig, build
+    from data_builders.synthetic import generate
+
+    raw, out = work / f'raw-{preset}', work / f'graph-{preset}'
+    if not (out / 'graph.pt').is_file():
+        generate(raw, preset=preset, seed=0, images=False, progress=False)
+        build(BuildConfig(format='2014', reviews=raw / 'reviews.json.gz',
+                          meta=raw / 'meta.json.gz', out=out, text_encoder='none',
+                          image_encoder='none', progress=False))
+        data, meta = load_graph(out)
+        gen = torch.Generator().manual_seed(0)
+        item = data['item']
+        item.x_text = torch.randn(item.num_nodes, 384, generator=gen)
+        item.x_image = torch.randn(item.num_nodes, 1280, generator=gen).relu()
+        item.has_text = torch.ones(item.num_nodes, dtype=torch.bool)
+        item.has_image = torch.rand(item.num_nodes, generator=gen) > 0.05
+        meta['text_encoder'] = {'name': 'random (minilm width)', 'dim': 384, 'checksum': None}
+        meta['image_encoder'] = {'name': 'random (efficientnet-lite0 width)', 'dim': 1280,
+                                 'checksum': None}
+        save_graph(out, data, meta)
+    return out
+
+
+def loader_rate(data, batch_size: int, num_neg: int) -> float:
+    """Positive edges per second of one full pass of the training loader alone."""
+    from addrl_graph.loader import make_train_loader
+
+    start, edges = time.perf_counter(), 0
+    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=1):
+        edges += batch.num_users
+    return edges / (time.perf_counter() - start)
+
+
+def epoch_seconds(data, meta, model_name: str, batch_size: int, num_neg: int, device) -> float:
+    """Seconds of one training epoch (every training edge once) with the real objective."""
+    from addrl_graph.loader import make_train_loader
+    from addrl_graph.registry import build_model
+
+    model, objective = build_model(model_name, data, meta)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    start = time.perf_counter()
+    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=0):
+        loss, _ = objective(model, batch.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    model.eval()
+    return seconds, model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument('--preset', default='sports', choices=['sports', 'small'])
+    p.add_argument('--data', type=Path, help='a built graph folder instead of the preset')
+    p.add_argument('--model', default='addrl')
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--batch-size', type=int, default=1024)
+    p.add_argument('--num-neg', type=int, default=8)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--work', type=Path, help='keep the generated graph here')
+    args = p.parse_args()
+    from addrl_graph.data import load_graph
+    from addrl_graph.evaluate import evaluate
+
+    device = torch.device(args.device)
+    graph_dir = args.data or synthetic_graph(args.preset,
+                                             args.work or Path(tempfile.mkdtemp(prefix='bench_')))
+    data, meta = load_graph(graph_dir)
+    epochs, evals, rates = [], [], []
+    for _ in range(args.repeats):
+        rates.append(loader_rate(data, args.batch_size, args.num_neg))
+        seconds, model = epoch_seconds(data, meta, args.model, args.batch_size, args.num_neg,
+                                       device)
+        epochs.append(seconds)
+        start = time.perf_counter()
+        evaluate(model, data, 'test', device=device, progress=False)
+        evals.append(time.perf_counter() - start)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    report = {
+        'graph': str(graph_dir), 'model': args.model, 'device': str(device),
+        'features': f"text {meta['text_encoder']['name']}, image {meta['image_encoder']['name']}",
+        'users': data['user'].num_nodes, 'items': data['item'].num_nodes,
+        'train_edges': int((data['user', 'interacts', 'item'].split == 0).sum()),
+        'batch_size': args.batch_size, 'num_neg': args.num_neg, 'threads': torch.get_num_threads(),
+        'epoch_seconds_median': round(statistics.median(epochs), 2),
+        'epoch_seconds_all': [round(s, 2) for s in epochs],
+        'evaluation_seconds_median': round(statistics.median(evals), 2),
+        'evaluation_seconds_all': [round(s, 2) for s in evals],
+        'loader_positive_edges_per_second_median': round(statistics.median(rates)),
+        'loader_triplets_per_second_median': round(statistics.median(rates) * args.num_neg),
+        'peak_rss_gib': round(rss, 3),
+        'targets': TARGETS,
+    }
+    report['meets_targets'] = (report['epoch_seconds_median'] <= TARGETS['epoch_seconds']
+                               and report['evaluation_seconds_median'] <= TARGETS['evaluation_seconds']
+                               and rss <= TARGETS['peak_rss_gib'])
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == '__main__':
+    main()
