@@ -22,7 +22,8 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -197,3 +198,17 @@ def encode_cached(
             out[i] = row
             ok[i] = True
     return out, ok
+
+
+@contextmanager
+def transformers_progress(enabled: bool) -> Iterator[None]:
+    """Show or hide the progress bars ``transformers`` draws while loading weights, restoring
+    the previous setting afterwards (``--quiet`` builds print nothing but the summary)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was_enabled else hf_logging.disable_progress_bar)()

@@ -34,7 +34,8 @@ from torch import Tensor
 
 from addrl_graph.io import sha256_file
 from data_builders.errors import DataBuildError
-from data_builders.feature_cache import FeatureCache, encode_cached, state_dict_checksum
+from data_builders.feature_cache import (FeatureCache, encode_cached, state_dict_checksum,
+                                         transformers_progress)
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,8 @@ def encode_images(
             keys.append(None)
         else:
             keys.append(sha256_file(path))
-    model = load_image_encoder(encoder, device, image_size)
+    with transformers_progress(progress):
+        model = load_image_encoder(encoder, device, image_size)
     cache = (FeatureCache(cache_dir, 'image', model.identity, model.dim)
              if cache_dir is not None else None)
 

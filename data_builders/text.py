@@ -37,7 +37,7 @@ from torch import Tensor
 
 from data_builders.errors import DataBuildError
 from data_builders.feature_cache import (FeatureCache, encode_cached, sha256_text,
-                                         state_dict_checksum)
+                                         state_dict_checksum, transformers_progress)
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,8 @@ def encode_texts(
         raise DataBuildError(f'text batch_size must be at least 1 (got {batch_size})')
     if encoder == 'none':
         return torch.zeros(len(documents), 0), {'name': 'none', 'dim': 0, 'checksum': None}
-    model = load_text_encoder(encoder, cache_dir, max_length, device)
+    with transformers_progress(progress):
+        model = load_text_encoder(encoder, cache_dir, max_length, device)
     cache = (FeatureCache(cache_dir, 'text', model.identity, model.dim)
              if cache_dir is not None else None)
     keys = [sha256_text(d) if d and d.strip() else None for d in documents]
