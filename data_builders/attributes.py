@@ -252,8 +252,8 @@ def derive_attributes(metas: list[ItemMeta | None], train_counts: np.ndarray,
         counts = np.bincount(codes, minlength=len(values))
         known = [v for v, c in zip(values, counts) if c > 0 and v != UNKNOWN]
         if len(known) < 2:
-            logger.warning('attribute %r has a single known value in the data (%s): dropped',
-                           name, known[0] if known else 'none')
+            logger.warning('attribute %r has fewer than two known values in the data (%s): '
+                           'dropped', name, ', '.join(known) or 'none known')
             dropped.append(name)
             continue
         columns.append(codes)
