@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from addrl_graph import cli_explain
 from addrl_graph.config import ABLATIONS, ModelConfig
 from addrl_graph.errors import AddrlError
 from addrl_graph.registry import MODEL_NAMES
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument('--authors-ndcg', action='store_true',
                     help="also report the authors' NDCG (ideal DCG from the retrieved list)")
     ev.add_argument('--device', default='cpu')
+    cli_explain.add_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             train_config, model_config = _configs(args)
             print(format_table(compare(args.data, args.out, train_config, model_config,
                                        progress=progress)))
+        elif args.command in cli_explain.COMMANDS:
+            cli_explain.run(args)
         else:
             from addrl_graph.evaluate import evaluate
             from addrl_graph.runs import load_run_model, read_run_config

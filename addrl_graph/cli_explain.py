@@ -1,0 +1,120 @@
+"""Commands ``recommend``, ``explain``, ``control-study`` and ``report`` of ``python -m
+addrl_graph``: :func:`add_commands` registers them, :func:`run` handles them."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from addrl_graph.errors import ConfigError
+
+COMMANDS = ('recommend', 'explain', 'control-study', 'report')
+
+
+def parse_control(text: str | None) -> dict[str, float]:
+    """``'price=2,popularity=0'`` → ``{'price': 2.0, 'popularity': 0.0}``."""
+    control: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or '').split(','))):
+        name, sep, value = part.partition('=')
+        try:
+            control[name.strip()] = float(value)
+        except ValueError:
+            sep = ''
+        if not sep or not name.strip():
+            raise ConfigError(f'--control takes attribute=xi pairs separated by commas, '
+                              f'e.g. price=2,popularity=0 (got {part!r})')
+    return control
+
+
+def _run_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument('--run', required=True, type=Path, help='training run folder')
+    p.add_argument('--checkpoint', default='best', choices=['best', 'last'])
+    p.add_argument('--data', type=Path, help='graph folder (default: the one the run used)')
+    p.add_argument('--device', default='cpu')
+    return p
+
+
+def add_commands(subparsers) -> None:
+    """Register the commands of this module on the ``add_subparsers()`` object of the CLI."""
+    p = _run_parser(subparsers, 'recommend', 'top-k items of a user, with per-attribute '
+                    'terms and optional control (Eq. 14)')
+    p.add_argument('--user', required=True, action='append',
+                   help='reviewerID (repeat for several users)')
+    p.add_argument('-k', '--k', type=int, default=10, help='list length (default: 10)')
+    p.add_argument('--control', help='attribute=xi pairs, e.g. price=2,popularity=0')
+    p.add_argument('--include-seen', action='store_true',
+                   help="keep the user's training and validation items in the list")
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p = _run_parser(subparsers, 'explain', 'per-attribute terms, modality weights and '
+                    'attribute values of one user-item pair')
+    p.add_argument('--user', required=True, help='reviewerID')
+    p.add_argument('--item', required=True, help='asin')
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p = _run_parser(subparsers, 'control-study', 'paper Fig. 5: share of each value of an '
+                    'attribute in the top-k as its xi varies')
+    p.add_argument('--attribute', required=True)
+    p.add_argument('--value', help='value the users lean to (default: the commonest lean)')
+    p.add_argument('-k', '--k', type=int, default=20)
+    p.add_argument('--num-users', type=int, default=100)
+    p.add_argument('--min-lean', type=float, default=0.5,
+                   help='least share of the value in a chosen user\'s history')
+    p.add_argument('--out', type=Path, help='PNG path (default: RUN/control_<attribute>.png)')
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p = _run_parser(subparsers, 'report', 'write report.md and report.html for a run')
+    p.add_argument('--out', type=Path, help='folder (default: RUN/report)')
+    p.add_argument('--max-points', type=int, default=1000, help='t-SNE points per panel')
+    p.add_argument('--seed', type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> bool:
+    """Handle ``args`` if its command is one of :data:`COMMANDS` (print the result, raise
+    :class:`~addrl_graph.errors.AddrlError` on user errors); ``False`` for other commands."""
+    if args.command not in COMMANDS:
+        return False
+    from addrl_graph.explain import Explainer, explain, recommend
+    ex = Explainer.from_run(args.run, args.checkpoint, args.data, args.device)
+    if args.command == 'recommend':
+        lists = recommend(ex, args.user, args.k, parse_control(args.control),
+                          exclude_seen=not args.include_seen)
+        if args.json:
+            print(json.dumps({u: [r.to_dict() for r in rs] for u, rs in lists.items()},
+                             indent=2))
+        for user, recs in ([] if args.json else lists.items()):
+            print(f'user {user}')
+            for r in recs:
+                top = sorted(r.terms.items(), key=lambda t: -t[1])[:3]
+                print(f'  {r.rank:3d}  {r.item}  score {r.score:8.4f}  '
+                      + '  '.join(f'{n} {t:.3f}' for n, t in top))
+    elif args.command == 'explain':
+        e = explain(ex, args.user, args.item)
+        if args.json:
+            print(json.dumps(e.to_dict(), indent=2))
+        else:
+            print(f'user {e.user}, item {e.item}: score {e.score:.4f}, '
+                  f'top attribute {e.top_attribute}')
+            for name, term in e.terms.items():
+                weights = ' '.join(f'{m} {w:.2f}' for m, w in e.modality_weights[name].items())
+                value = f' = {e.values[name]}' if name in e.values else ''
+                print(f'  {name}{value}: {term:.4f}   (weights {weights})')
+    elif args.command == 'control-study':
+        from addrl_graph.studies import control_study
+        from addrl_graph.viz import plot_control_study
+        study = control_study(ex, args.attribute, args.value, k=args.k,
+                              num_users=args.num_users, min_lean=args.min_lean)
+        path = plot_control_study(study, args.out or args.run / f'control_{args.attribute}.png')
+        if args.json:
+            print(json.dumps(dict(study.to_dict(), plot=str(path)), indent=2))
+        else:
+            print(f'{len(study.users)} users leaning to {study.attribute} = {study.value}; '
+                  f'share of each value in the top-{study.k}:')
+            print('xi      ' + '  '.join(v[:12].rjust(12) for v in study.values))
+            for xi, row in zip(study.xis, study.shares):
+                print(f'{xi:<6g}  ' + '  '.join(f'{s:12.1%}' for s in row))
+            print(f'plot: {path}')
+    else:
+        from addrl_graph.report import write_report
+        paths = write_report(args.run, args.out, ex, max_points=args.max_points,
+                             seed=args.seed)
+        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+    return True

@@ -1,0 +1,78 @@
+"""Figures: chunk silhouettes beat the model without high-level losses; PNGs and the report."""
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from addrl_graph import viz
+from addrl_graph.explain import Explainer, explain
+from addrl_graph.report import write_report
+from addrl_graph.studies import control_study
+
+log = logging.getLogger(__name__)
+POINTS = 300
+
+
+@pytest.fixture
+def png_dir(tmp_path):
+    """``ADDRL_PLOT_DIR`` keeps the pictures for a look; a temporary folder otherwise."""
+    keep = os.environ.get('ADDRL_PLOT_DIR')
+    return Path(keep) if keep else tmp_path
+
+
+def _nontrivial(path):
+    assert Path(path).is_file() and Path(path).stat().st_size > 10_000
+
+
+def test_chunk_silhouette_beats_no_high(explainer, no_high_run):
+    with_high = viz.chunk_silhouettes(explainer)
+    without = viz.chunk_silhouettes(Explainer.from_run(no_high_run))
+    log.warning('chunk silhouettes: AD-DRL %s, w/o intra+inter %s', with_high, without)
+    assert set(with_high) == set(without) == {'user', 'id', 'text', 'image'}
+    for view in with_high:
+        assert with_high[view] > without[view] + 0.25, view
+    assert sum(with_high.values()) / 4 > 0.6
+
+
+def test_tsne_plots(explainer, png_dir):
+    chunks = viz.plot_chunk_tsne(explainer, png_dir / 'chunks_tsne.png', max_points=POINTS)
+    assert set(chunks) == {'User ID', 'Item ID', 'Text', 'Image'}
+    _nontrivial(png_dir / 'chunks_tsne.png')
+    fused = viz.plot_fused_tsne(explainer, png_dir / 'fused_tsne.png', max_points=POINTS)
+    assert set(fused) == set(explainer.attribute_names)
+    assert all(-1 <= s <= 1 for s in fused.values())
+    _nontrivial(png_dir / 'fused_tsne.png')
+
+
+def test_fused_points_keep_top_known_values(explainer):
+    a = explainer.attribute_names.index('brand')
+    x, labels, names = viz.fused_points(explainer, a, top_values=5, max_points=10_000)
+    assert len(names) == 5 and 'unknown' not in names
+    assert x.shape == (labels.numel(), explainer.model.d_chunk) and labels.max() == 4
+
+
+def test_control_and_explanation_plots(explainer, png_dir):
+    viz.plot_control_study(control_study(explainer, 'price'), png_dir / 'control_price.png')
+    _nontrivial(png_dir / 'control_price.png')
+    study = control_study(explainer, 'brand')  # 41 values: merged into 'other values'
+    names, shares = viz._segments(study)
+    assert len(names) == viz.MAX_SEGMENTS and names[-1] == 'other values'
+    assert shares.sum(1) == pytest.approx([1.0] * len(study.xis), abs=1e-5)
+    viz.plot_control_study(study, png_dir / 'control_brand.png')
+    _nontrivial(png_dir / 'control_brand.png')
+    users, items = explainer.meta['users'][:2], explainer.meta['items'][:2]
+    viz.plot_explanations([explain(explainer, u, i) for u in users for i in items],
+                          png_dir / 'explanations.png')
+    _nontrivial(png_dir / 'explanations.png')
+
+
+def test_report(addrl_run, no_high_run, explainer, png_dir):
+    paths = write_report(addrl_run, png_dir / 'report', explainer, max_points=200)
+    md, page = paths['markdown'].read_text(), paths['html'].read_text()
+    assert '## Metrics' in md and 'recall@20' in md
+    assert '## Comparison with sibling runs' in md and 'no-high' in md
+    for name in ('chunks_tsne.png', 'fused_tsne.png', 'control_price.png', 'explanations.png'):
+        assert f']({name})' in md and f'src="{name}"' in page
+        _nontrivial(png_dir / 'report' / name)
+    assert md.count('| rank | item |') == 3
