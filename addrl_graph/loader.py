@@ -36,6 +36,7 @@ import torch_geometric.typing
 
 from addrl_graph.batch import TripletBatch
 from addrl_graph.data import INTERACTS, REV_INTERACTS, TRAIN, split_edges
+from addrl_graph.distributed import shard_indices
 from addrl_graph.errors import ConfigError
 from addrl_graph.sampler import TrainPairs, TripletSampler, worker_generator
 
@@ -175,7 +176,8 @@ class TripletLinkNeighborLoader(_TripletFilterMixin, LinkNeighborLoader):
 def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8,
                       shuffle: bool = True, seed: int = 0, num_workers: int = 0,
                       backend: str = 'auto', num_neighbors: Sequence[int] | None = None,
-                      drop_last: bool = False) -> LinkLoader:
+                      drop_last: bool = False,
+                      shard: tuple[int, int] | None = None) -> LinkLoader:
     r"""A loader over every ``TRAIN`` edge of ``data[INTERACTS]`` once per epoch, yielding BPR
     triplet batches whose negatives are never training items of their user.
 
@@ -195,6 +197,10 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
             (``[0]``). The ``'pure'`` backend supports ``[]`` / ``[0]`` only. The batch carries
             no sub-graph yet. (default: ``None``)
         drop_last: drop the last, smaller batch. (default: ``False``)
+        shard: ``(rank, world_size)`` for data-parallel training: iterate over this rank's
+            share of the training edges only (:func:`addrl_graph.distributed.shard_indices`
+            with ``seed``; every rank passes the same ``seed``, each draws its own negatives).
+            Negatives still avoid every training item of the user. (default: ``None``)
 
     Shapes:
         - yields :class:`TripletBatch` with ``B <= batch_size`` and ``N = num_neg``
@@ -209,6 +215,10 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
         log.warning('the graph has no training edges: the loader yields no batch')
         shuffle = False  # torch's RandomSampler refuses an empty dataset
     pairs = TrainPairs(edge_index, data['user'].num_nodes, data['item'].num_nodes)
+    if shard is not None:
+        rank, world_size = shard
+        edge_index = edge_index[:, shard_indices(edge_index.size(1), rank, world_size, seed)]
+        seed = seed + 7919 * rank  # rank 0 samples like a single process
     kwargs = dict(edge_label_index=(INTERACTS, edge_index),
                   neg_sampling=NegativeSampling('triplet', amount=num_neg),
                   batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,

@@ -28,7 +28,9 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from addrl_graph.config import ModelConfig
+from addrl_graph.data import TRAIN, split_edges
 from addrl_graph.data import attribute_names as meta_attribute_names
+from addrl_graph.encoders import build_encoder
 from addrl_graph.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,16 @@ class ADDRL(nn.Module):
         text_dim (int): raw text feature width :math:`d_t` (0: no text modality).
         image_dim (int): raw image feature width :math:`d_v` (0: no image modality).
         config (ModelConfig, optional): hyper-parameters; :obj:`None` for the defaults.
+        train_edge_index (torch.Tensor, optional): ``[2, E]`` training user → item edges, needed
+            by a graph ``config.id_encoder`` (:meth:`from_graph` passes them).
+        item_attr (torch.Tensor, optional): ``[I, A]`` attribute values of the items, needed by
+            the ``gcn`` and ``sage`` encoders.
+
+    The ID chunks are the ego embeddings ``user_embedding`` / ``item_embedding`` passed through
+    ``self.encoder`` (:mod:`addrl_graph.encoders`; the identity for ``'embedding'``). A graph
+    encoder runs on the whole graph: :meth:`user_chunks` propagates (when gradients are on) and
+    caches the tables, :meth:`item_chunks` reuses them while no parameter has changed, so one
+    training step propagates once and one evaluation propagates once.
 
     Shapes:
         - :meth:`user_chunks`: ``[B]`` → ``[B, K, d]``
@@ -91,7 +103,8 @@ class ADDRL(nn.Module):
 
     def __init__(self, num_users: int, num_items: int, attribute_names: list[str],
                  num_values: list[int], text_dim: int, image_dim: int,
-                 config: ModelConfig | None = None):
+                 config: ModelConfig | None = None, train_edge_index: Tensor | None = None,
+                 item_attr: Tensor | None = None):
         super().__init__()
         self.config = config = (config if config is not None else ModelConfig()).validate()
         _check_attributes(attribute_names, num_values, config.free_chunks)
@@ -104,6 +117,12 @@ class ADDRL(nn.Module):
         # ID embeddings, chunked by Eq. 2.
         self.user_embedding = nn.Embedding(self.num_users, K * d)
         self.item_embedding = nn.Embedding(self.num_items, K * d)
+        # ID chunks from the ego embeddings (no parameters and no state for 'embedding').
+        self.encoder = build_encoder(
+            config.id_encoder, self.num_users, self.num_items, train_edge_index, item_attr,
+            self.attribute_names, self.num_values, K, d, config.encoder_layers,
+            config.layer_weights, config.attribute_aware)
+        self._tables: tuple[tuple, tuple[Tensor, Tensor]] | None = None
         # Eq. 1 projections; a modality that is switched off or has no features is absent.
         self.text_proj = nn.Linear(text_dim, K * d) if config.use_text and text_dim > 0 else None
         self.image_proj = (nn.Linear(image_dim, K * d)
@@ -131,7 +150,8 @@ class ADDRL(nn.Module):
         return cls(num_users=data['user'].num_nodes, num_items=item.num_nodes,
                    attribute_names=meta_attribute_names(meta),
                    num_values=[len(a['values']) for a in meta['attributes']],
-                   text_dim=item.x_text.size(1), image_dim=item.x_image.size(1), config=config)
+                   text_dim=item.x_text.size(1), image_dim=item.x_image.size(1), config=config,
+                   train_edge_index=split_edges(data, TRAIN), item_attr=item.attr)
 
     def reset_parameters(self) -> None:
         """Xavier-uniform weights (paper, Sec. 4.1.3), zero biases."""
@@ -147,10 +167,35 @@ class ADDRL(nn.Module):
         return (['id'] + (['text'] if self.text_proj is not None else [])
                 + (['image'] if self.image_proj is not None else []))
 
+    # ------------------------------------------------------------------ ID chunks
+    def id_tables(self) -> tuple[Tensor, Tensor]:
+        """ID chunks of every user and item after the encoder: ``[U, K, d]``, ``[I, K, d]``."""
+        K, d = self.num_chunks, self.d_chunk
+        return self.encoder(self.user_embedding.weight.view(-1, K, d),
+                            self.item_embedding.weight.view(-1, K, d))
+
+    def _encoded(self, refresh: bool) -> tuple[Tensor, Tensor]:
+        """:meth:`id_tables`, recomputed when ``refresh`` or when a parameter, the mode or the
+        gradient switch changed since the cached call."""
+        params = (self.user_embedding.weight, self.item_embedding.weight,
+                  *self.encoder.parameters())
+        key = (torch.is_grad_enabled(), self.training,
+               tuple((p._version, p.data_ptr()) for p in params))
+        if refresh or self._tables is None or self._tables[0] != key:
+            self._tables = (key, self.id_tables())
+        return self._tables[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), '_tables': None}  # tensors inside an autograd graph
+
     # ------------------------------------------------------------------ users
     def user_chunks(self, user_id: Tensor) -> Tensor:
-        """User ID chunks :math:`\\mathbf{v}_u^k` (Eq. 2): ``[B]`` → ``[B, K, d]``."""
-        return self.user_embedding(user_id).view(*user_id.shape, self.num_chunks, self.d_chunk)
+        """User ID chunks :math:`\\mathbf{v}_u^k` (Eq. 2): ``[B]`` → ``[B, K, d]``. A graph
+        encoder propagates here when gradients are on (the start of a training step)."""
+        if not self.encoder.propagates:
+            return self.user_embedding(user_id).view(*user_id.shape, self.num_chunks,
+                                                     self.d_chunk)
+        return self._encoded(refresh=torch.is_grad_enabled())[0][user_id]
 
     # ------------------------------------------------------------------ items
     def project(self, proj: nn.Linear, x: Tensor) -> Tensor:
@@ -173,7 +218,10 @@ class ADDRL(nn.Module):
             has_image: ``[M]`` bool; items without image get fusion weight 0 on image.
         """
         M = item_id.numel()
-        ids = self.item_embedding(item_id).view(M, self.num_chunks, self.d_chunk)
+        if self.encoder.propagates:
+            ids = self._encoded(refresh=False)[1][item_id]
+        else:
+            ids = self.item_embedding(item_id).view(M, self.num_chunks, self.d_chunk)
         present = torch.stack([torch.ones_like(has_text, dtype=torch.bool),
                                has_text.bool() & (self.text_proj is not None),
                                has_image.bool() & (self.image_proj is not None)], dim=-1)

@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from addrl_graph.checkpoint import load_checkpoint, save_checkpoint
 from addrl_graph.config import ModelConfig
 from addrl_graph.data import load_graph
+from addrl_graph.distributed import (DistContext, broadcast_from_main, data_parallel,
+                                     mean_over_ranks)
 from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.evaluate import evaluate
 from addrl_graph.io import atomic_write_bytes, atomic_write_json
@@ -97,11 +99,17 @@ def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig | None = None,
           model_config: ModelConfig | None = None, resume: bool = False,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, distributed: DistContext | None = None) -> dict[str, Any]:
     """Train one model on a processed graph and evaluate the best checkpoint on test.
 
     Writes into ``run_dir``: ``config.json``, ``metrics.jsonl`` (one row per epoch),
     ``best.pt``/``best.json``, ``last.pt``/``last.json`` and ``results.json``.
+
+    With ``distributed`` (default: the process group joined with
+    :func:`addrl_graph.distributed.init_distributed`, if any) of more than one process, every rank trains on its shard of each epoch's training edges with
+    ``ceil(batch_size / W)`` triplets per step and DDP-averaged gradients; epoch loss terms are
+    averaged over the ranks; rank 0 alone evaluates, writes the run folder and decides when to
+    stop (see :mod:`addrl_graph.distributed`).
 
     Returns:
         ``results.json``'s content: best epoch, its validation metrics, test metrics, timings.
@@ -112,6 +120,7 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     data, meta = load_graph(data_dir)
     config = run_config(Path(data_dir), meta, train_config, model_config)
     device = torch.device(train_config.device)
+    ctx = distributed or DistContext.current()
 
     torch.manual_seed(train_config.seed)
     model, objective = build_model(train_config.model, data, meta, model_config,
@@ -131,16 +140,21 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     elif (run_dir / 'last.pt').exists():
         raise ConfigError(f'{run_dir} already holds a run: pass --resume to continue it or '
                           'choose another --out')
-    atomic_write_json(run_dir / 'config.json', config)
+    if ctx.active:
+        objective = data_parallel(model, objective, ctx, device)
+    if ctx.is_main:
+        atomic_write_json(run_dir / 'config.json', config)
     history = _read_history(run_dir / 'metrics.jsonl', start_epoch)
 
     started = time.perf_counter()
     for epoch in range(start_epoch, train_config.epochs):
         row = _train_epoch(model, objective, optimizer, data, train_config, epoch, device,
-                           progress)
+                           progress and ctx.is_main, ctx)
         model.eval()
-        valid = evaluate(model, data, 'valid', user_batch_size=train_config.eval_batch_size,
-                         device=device, progress=False)
+        valid = (evaluate(model, data, 'valid', user_batch_size=train_config.eval_batch_size,
+                          device=device, progress=False) if ctx.is_main else None)
+        elapsed_min = (time.perf_counter() - started) / 60
+        valid, elapsed_min = broadcast_from_main((valid, elapsed_min), ctx)
         row.update({f'valid_{k}': v for k, v in valid.items()})
         improved = valid[SELECTION_METRIC] > best
         if improved:
@@ -148,32 +162,37 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
         else:
             stale += 1
         history.append(row)
-        _write_history(run_dir / 'metrics.jsonl', history)
-        state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                 'epoch': epoch, 'best': best, 'best_epoch': best_epoch, 'stale': stale}
-        if improved:
-            save_checkpoint(run_dir, 'best', {'model': state['model'], 'epoch': epoch},
-                            {'config': config, 'epoch': epoch, 'valid': valid})
-        save_checkpoint(run_dir, 'last', state, {'config': config, 'epoch': epoch})
+        if ctx.is_main:
+            _write_history(run_dir / 'metrics.jsonl', history)
+            state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                     'epoch': epoch, 'best': best, 'best_epoch': best_epoch, 'stale': stale}
+            if improved:
+                save_checkpoint(run_dir, 'best', {'model': state['model'], 'epoch': epoch},
+                                {'config': config, 'epoch': epoch, 'valid': valid})
+            save_checkpoint(run_dir, 'last', state, {'config': config, 'epoch': epoch})
         logger.info('epoch %d: loss %.4f  valid %s %.4f (best %.4f @ %d)  %.1f s', epoch,
                     row['loss'], SELECTION_METRIC, valid[SELECTION_METRIC], best, best_epoch,
                     row['seconds'])
-        elapsed_min = (time.perf_counter() - started) / 60
         if stale >= train_config.patience:
             logger.info('early stop: no better %s for %d epochs', SELECTION_METRIC, stale)
             break
         if train_config.max_minutes is not None and elapsed_min >= train_config.max_minutes:
             logger.info('stop: time budget of %.1f min spent', train_config.max_minutes)
             break
-    return finish(run_dir, data, history, train_config, device)
+    results = finish(run_dir, data, history, train_config, device) if ctx.is_main else None
+    return broadcast_from_main(results, ctx)
 
 
 def _train_epoch(model, objective, optimizer, data, train_config: TrainConfig, epoch: int,
-                 device: torch.device, progress: bool) -> dict[str, Any]:
-    """One pass over every training edge; returns the epoch's mean loss terms and seconds."""
-    loader = make_train_loader(data, batch_size=train_config.batch_size,
+                 device: torch.device, progress: bool,
+                 ctx: DistContext | None = None) -> dict[str, Any]:
+    """One pass over every training edge (this rank's shard of them under data parallelism);
+    returns the epoch's mean loss terms (averaged over ranks) and seconds."""
+    ctx = ctx or DistContext()
+    loader = make_train_loader(data, batch_size=-(-train_config.batch_size // ctx.world_size),
                                num_neg=train_config.num_neg, shuffle=True,
-                               seed=train_config.seed * 1_000_003 + epoch)
+                               seed=train_config.seed * 1_000_003 + epoch,
+                               shard=(ctx.rank, ctx.world_size) if ctx.active else None)
     model.train()
     sums: dict[str, float] = {}
     batches = 0
@@ -188,7 +207,7 @@ def _train_epoch(model, objective, optimizer, data, train_config: TrainConfig, e
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + float(value)
         bar.set_postfix({k: f'{v:.3g}' for k, v in terms.items()}, refresh=False)
-    means = {k: v / max(1, batches) for k, v in sums.items()}
+    means = mean_over_ranks({k: v / max(1, batches) for k, v in sums.items()}, ctx)
     return {'epoch': epoch, 'seconds': round(time.perf_counter() - start, 3),
             'loss': means.get('total', 0.0), **{f'loss_{k}': v for k, v in means.items()}}
 

@@ -9,6 +9,7 @@ and ``report.md``.
     python examples/train_sports.py                       # ~15 min on a 2-core CPU
     python examples/train_sports.py --full                # paper budget (early stopping, 50)
     python examples/train_sports.py --preset small        # one-minute smoke run
+    torchrun --nproc_per_node=2 examples/train_sports.py --ddp   # data-parallel (gloo / NCCL)
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+
+import torch
 
 from addrl_graph.compare import compare, format_table, markdown_report
 from addrl_graph.config import ModelConfig
@@ -98,11 +101,23 @@ def main() -> int:
                    help='paper budget: no time limit, early stopping with patience 50')
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true')
+    p.add_argument('--ddp', action='store_true',
+                   help='data-parallel training under torchrun (gloo on CPU, NCCL on CUDA)')
     args = p.parse_args()
+    ctx = None
+    if args.ddp:  # train() picks the process group up; rank 0 builds, writes and reports
+        from addrl_graph.distributed import init_distributed
+
+        ctx, args.device = init_distributed(args.device)
+        args.quiet = args.quiet or not ctx.is_main
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')
     try:
+        if ctx is not None and not ctx.is_main:
+            torch.distributed.barrier()  # wait for rank 0 to build the graph
         graph_dir, data_line = prepare_graph(args)
+        if ctx is not None and ctx.is_main:
+            torch.distributed.barrier()
         train_config = TrainConfig(epochs=args.epochs, device=args.device,
                                    lr=1e-4 if args.full else args.lr,
                                    max_minutes=None if args.full else args.minutes,
@@ -113,6 +128,10 @@ def main() -> int:
     except AddrlError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    if ctx is not None:
+        torch.distributed.destroy_process_group()
+        if not ctx.is_main:
+            return 0
     print(format_table(results))
     _, meta = load_graph(graph_dir)
     (args.out / 'report.md').write_text(markdown_report(results, meta, data_line))

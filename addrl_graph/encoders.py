@@ -1,0 +1,295 @@
+r"""ID-chunk encoders: turn the ego ID embeddings of users and items into the ID chunks of AD-DRL.
+
+Every encoder maps ego chunks ``([U, K, d], [I, K, d])`` to output chunks of the same shapes and
+never mixes chunk :math:`k` with chunk :math:`j`: propagation is weight-free (LightGCN) or its
+weights are ``d × d`` matrices shared by all chunks (block-diagonal over the ``K * d`` vector),
+applied to the chunk-expanded graph in which node :math:`n`'s chunk :math:`k` is the node
+:math:`n K + k` and an edge ``(s, t)`` becomes the ``K`` edges ``(s K + k, t K + k)``.
+
+- ``embedding``: the identity (the paper's model).
+- ``lightgcn``: :math:`\mathbf{x}^{(l+1)} = D^{-1/2} A D^{-1/2} \mathbf{x}^{(l)}` over the
+  training user–item edges (PyG's :class:`~torch_geometric.nn.conv.LGConv` weights, computed as
+  one sparse CSR product per layer with :func:`addrl_graph.baselines.symmetric_spmm`).
+- ``gcn``: PyG :class:`~torch_geometric.nn.conv.GCNConv` over the homogeneous view of the
+  heterogeneous graph (users, items and attribute-value nodes, self-loops added).
+- ``sage``: :class:`~torch_geometric.nn.conv.HeteroConv` of one
+  :class:`~torch_geometric.nn.conv.SAGEConv` per edge type (relations summed).
+
+``gcn`` and ``sage`` give every attribute value its own learned ``[V_a, K * d]`` embedding.
+With ``attribute_aware=True`` an item's chunk of attribute :math:`a` exchanges messages with the
+item's value node of :math:`a` only, and its other chunks (other attributes, free chunks) with
+no attribute node. Every encoder combines its layers as LightGCN does,
+:math:`\sum_{l=0}^{L} \alpha_l \mathbf{x}^{(l)}` (uniform :math:`\alpha_l = 1/(L+1)` unless
+given), so the ego embedding always contributes.
+
+Encoders work on the whole graph at once: one call per training step and one per evaluation
+(all node representations computed layer by layer, never by sampling per user).
+
+Shapes legend: ``U`` users, ``I`` items, ``K`` chunks, ``d`` chunk width, ``A`` attributes,
+``V_a`` values of attribute a, ``E`` training user–item edges.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GCNConv, HeteroConv, SAGEConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+from addrl_graph.baselines import normalized_adjacency, symmetric_spmm
+from addrl_graph.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ENCODERS = ('embedding', 'lightgcn', 'gcn', 'sage')
+
+
+def combination_weights(num_layers: int, weights: Sequence[float] | None = None) -> Tensor:
+    """Layer weights :math:`\\alpha_0 … \\alpha_L`: ``weights`` as given, or uniform
+    :math:`1/(L+1)` (LightGCN's default)."""
+    if weights is None:
+        return torch.full((num_layers + 1,), 1.0 / (num_layers + 1))
+    if len(weights) != num_layers + 1:
+        raise ConfigError(f'layer_weights must hold encoder_layers + 1 = {num_layers + 1} '
+                          f'numbers (got {list(weights)})')
+    return torch.tensor([float(w) for w in weights])
+
+
+def chunk_edges(edge_index: Tensor, num_chunks: int, chunks: Sequence[int] | None = None) -> Tensor:
+    """Replicate ``[2, E]`` edges over chunks: ``(s, t)`` → ``(s K + k, t K + k)`` for every
+    ``k`` in ``chunks`` (all ``K`` chunks when :obj:`None`), indexing ``[N, K, d]`` features
+    flattened to ``[N * K, d]``.
+
+    Shapes:
+        - **edge_index** :math:`[2, E]` → :math:`[2, E \\cdot |chunks|]`
+    """
+    ks = torch.arange(num_chunks) if chunks is None else torch.as_tensor(list(chunks),
+                                                                       dtype=torch.long)
+    return (edge_index.unsqueeze(-1) * num_chunks + ks.view(1, 1, -1)).reshape(2, -1)
+
+
+class ChunkEncoder(nn.Module):
+    """Base class: ego chunks in, ID chunks out.
+
+    Attributes:
+        propagates: whether a node's output depends on other nodes (then the model computes
+            all nodes at once and caches the result between the calls of one step).
+
+    Shapes:
+        - **forward**: ``[U, K, d]``, ``[I, K, d]`` → ``[U, K, d]``, ``[I, K, d]``
+    """
+    propagates = True
+
+    def forward(self, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+
+class EmbeddingEncoder(ChunkEncoder):
+    """The paper's ID chunks: the ego embeddings themselves."""
+    propagates = False
+
+    def forward(self, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
+        return user, item
+
+
+class _LayerCombination(ChunkEncoder):
+    """Holds the ``alpha`` buffer and sums ``alpha_l x^(l)`` over the layers."""
+    def __init__(self, num_layers: int, layer_weights: Sequence[float] | None) -> None:
+        super().__init__()
+        if not isinstance(num_layers, int) or num_layers < 0:
+            raise ConfigError(f'encoder_layers must be an int >= 0 (got {num_layers!r})')
+        self.num_layers = num_layers
+        self.register_buffer('alpha', combination_weights(num_layers, layer_weights),
+                             persistent=False)
+
+    def combine(self, layers: list[Tensor]) -> Tensor:
+        return sum(a * x for a, x in zip(self.alpha, layers))
+
+
+class LightGCNEncoder(_LayerCombination):
+    r"""Weight-free LightGCN propagation of the ID chunks over the training user–item graph,
+    as in PyG's :class:`~torch_geometric.nn.models.LightGCN` (with the CSR product of
+    :class:`addrl_graph.baselines.LightGCNRanker`). Each of the ``K * d`` columns propagates on
+    its own, so chunks never mix.
+
+    Args:
+        num_users (int): number of users :math:`U`.
+        num_items (int): number of items :math:`I`.
+        edge_index (torch.Tensor): ``[2, E]`` training user → item edges (local item indices).
+        num_layers (int): propagation layers :math:`L`. (default: :obj:`2`)
+        layer_weights (list[float], optional): :math:`\alpha_0 … \alpha_L`; uniform when
+            :obj:`None`.
+
+    Shapes:
+        - **forward**: ``[U, K, d]``, ``[I, K, d]`` → ``[U, K, d]``, ``[I, K, d]``
+    """
+    def __init__(self, num_users: int, num_items: int, edge_index: Tensor, num_layers: int = 2,
+                 layer_weights: Sequence[float] | None = None) -> None:
+        super().__init__(num_layers, layer_weights)
+        self.num_users, self.num_items = int(num_users), int(num_items)
+        self.register_buffer('edge_index', edge_index.long(), persistent=False)
+        self._adj: Tensor | None = None
+
+    def adjacency(self) -> Tensor:
+        """The normalised ``[U + I, U + I]`` CSR adjacency on the buffers' device (cached)."""
+        device = self.edge_index.device
+        if self._adj is None or self._adj.device != device:
+            self._adj = normalized_adjacency(self.edge_index, self.num_users, self.num_items)
+        return self._adj
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), '_adj': None}  # a CSR tensor cannot be deep-copied
+
+    def forward(self, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
+        U, K, d = user.shape
+        x = torch.cat([user.reshape(U, K * d), item.reshape(item.size(0), K * d)])
+        adj = self.adjacency()
+        layers = [x]
+        for _ in range(self.num_layers):
+            layers.append(symmetric_spmm(adj, layers[-1]))
+        out = self.combine(layers)
+        return out[:U].view(U, K, d), out[U:].view(-1, K, d)
+
+
+class HeteroGNNEncoder(_LayerCombination):
+    r"""A GNN with weights over the heterogeneous graph (users, items, attribute values), run
+    on the chunk-expanded graph so that every ``d × d`` weight is shared by all chunks and no
+    chunk mixes with another. Layers are separated by a leaky ReLU (slope 0.2).
+
+    - ``conv='gcn'``: :class:`~torch_geometric.nn.conv.GCNConv` on the homogeneous view
+      (all edges in both directions, self-loops, symmetric normalisation computed once).
+    - ``conv='sage'``: :class:`~torch_geometric.nn.conv.HeteroConv` with one
+      :class:`~torch_geometric.nn.conv.SAGEConv` (mean aggregation) per edge type, summed.
+
+    Args:
+        num_users (int): number of users :math:`U`.
+        num_items (int): number of items :math:`I`.
+        edge_index (torch.Tensor): ``[2, E]`` training user → item edges.
+        item_attr (torch.Tensor): ``[I, A]`` value index of every item and attribute.
+        attribute_names (list[str]): the :math:`A` attributes; chunk :math:`k < A` belongs to
+            ``attribute_names[k]``.
+        num_values (list[int]): :math:`V_a` per attribute.
+        num_chunks (int): :math:`K` (at least :math:`A`).
+        d_chunk (int): :math:`d`.
+        conv (str): ``'gcn'`` or ``'sage'``. (default: :obj:`'sage'`)
+        num_layers (int): message-passing layers :math:`L`. (default: :obj:`2`)
+        layer_weights (list[float], optional): :math:`\alpha_0 … \alpha_L`; uniform when
+            :obj:`None`.
+        attribute_aware (bool): an item's chunk of attribute :math:`a` exchanges messages with
+            its value node of :math:`a` only. (default: :obj:`False`)
+
+    Shapes:
+        - **forward**: ``[U, K, d]``, ``[I, K, d]`` → ``[U, K, d]``, ``[I, K, d]``
+        - **attribute_embedding[a].weight**: ``[V_a, K * d]``
+    """
+    def __init__(self, num_users: int, num_items: int, edge_index: Tensor, item_attr: Tensor,
+                 attribute_names: list[str], num_values: list[int], num_chunks: int,
+                 d_chunk: int, conv: str = 'sage', num_layers: int = 2,
+                 layer_weights: Sequence[float] | None = None,
+                 attribute_aware: bool = False) -> None:
+        super().__init__(num_layers, layer_weights)
+        if conv not in ('gcn', 'sage'):
+            raise ConfigError(f"conv must be 'gcn' or 'sage' (got {conv!r})")
+        if item_attr.shape != (num_items, len(attribute_names)):
+            raise ConfigError(f'item_attr must be [{num_items}, {len(attribute_names)}] '
+                              f'(got {list(item_attr.shape)})')
+        self.conv, self.attribute_aware = conv, bool(attribute_aware)
+        self.num_users, self.num_items = int(num_users), int(num_items)
+        self.attribute_names, self.num_values = list(attribute_names), [int(v) for v in num_values]
+        self.num_chunks, self.d_chunk = K, d = int(num_chunks), int(d_chunk)
+        self.attribute_embedding = nn.ModuleDict(
+            {a: nn.Embedding(v, K * d) for a, v in zip(self.attribute_names, self.num_values)})
+        relations = self._relations(edge_index.long(), item_attr.long())
+        if conv == 'gcn':
+            self._register_homogeneous(relations)
+            self.layers = nn.ModuleList([GCNConv(d, d, add_self_loops=False, normalize=False)
+                                         for _ in range(num_layers)])
+        else:
+            self.edge_types = list(relations)
+            for i, edges in enumerate(relations.values()):
+                self.register_buffer(f'edges_{i}', edges, persistent=False)
+            self.layers = nn.ModuleList([
+                HeteroConv({et: SAGEConv((d, d), d) for et in self.edge_types}, aggr='sum')
+                for _ in range(num_layers)])
+
+    @property
+    def node_types(self) -> list[str]:
+        return ['user', 'item'] + self.attribute_names
+
+    def _relations(self, edge_index: Tensor, item_attr: Tensor
+                   ) -> dict[tuple[str, str, str], Tensor]:
+        """Chunk-expanded edges of every relation, both directions."""
+        K = self.num_chunks
+        ui = chunk_edges(edge_index, K)
+        out = {('user', 'interacts', 'item'): ui, ('item', 'rev_interacts', 'user'): ui.flip(0)}
+        items = torch.arange(self.num_items)
+        for col, name in enumerate(self.attribute_names):
+            chunks = [col] if self.attribute_aware else None
+            has = chunk_edges(torch.stack([items, item_attr[:, col]]), K, chunks)
+            out[('item', f'has_{name}', name)] = has
+            out[(name, f'rev_has_{name}', 'item')] = has.flip(0)
+        return out
+
+    def _register_homogeneous(self, relations: dict[tuple[str, str, str], Tensor]) -> None:
+        """One chunk-expanded node set (users, items, values of each attribute, in that order),
+        with self-loops and GCN normalisation computed once."""
+        K = self.num_chunks
+        sizes = [self.num_users, self.num_items] + self.num_values
+        offset = dict(zip(self.node_types, torch.tensor([0] + sizes[:-1]).cumsum(0).tolist()))
+        edges = torch.cat([edges + torch.tensor([[offset[s] * K], [offset[t] * K]])
+                           for (s, _, t), edges in relations.items()], dim=1)
+        num_nodes = sum(sizes) * K
+        loops = torch.arange(num_nodes).repeat(2, 1)
+        edges, weight = gcn_norm(torch.cat([edges, loops], dim=1), None, num_nodes,
+                                 add_self_loops=False)
+        self.register_buffer('gcn_edge_index', edges, persistent=False)
+        self.register_buffer('gcn_edge_weight', weight, persistent=False)
+
+    def forward(self, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
+        K, d = self.num_chunks, self.d_chunk
+        x = {'user': user, 'item': item,
+             **{a: emb.weight.view(-1, K, d) for a, emb in self.attribute_embedding.items()}}
+        x = {t: v.reshape(-1, d) for t, v in x.items()}                 # [N * K, d]
+        layers = [x]
+        for i, layer in enumerate(self.layers):
+            h = self._layer(layer, layers[-1])
+            if i < self.num_layers - 1:
+                h = {t: F.leaky_relu(v, negative_slope=0.2) for t, v in h.items()}
+            layers.append(h)
+        out = {t: self.combine([h[t] for h in layers]).view(-1, K, d) for t in ('user', 'item')}
+        return out['user'], out['item']
+
+    def _layer(self, layer: nn.Module, x: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self.conv == 'sage':
+            edges = {et: getattr(self, f'edges_{i}') for i, et in enumerate(self.edge_types)}
+            return layer(x, edges)
+        types = self.node_types
+        h = layer(torch.cat([x[t] for t in types]), self.gcn_edge_index, self.gcn_edge_weight)
+        return dict(zip(types, h.split([x[t].size(0) for t in types])))
+
+
+def build_encoder(name: str, num_users: int, num_items: int, edge_index: Tensor | None = None,
+                  item_attr: Tensor | None = None, attribute_names: list[str] | None = None,
+                  num_values: list[int] | None = None, num_chunks: int = 1, d_chunk: int = 32,
+                  num_layers: int = 2, layer_weights: Sequence[float] | None = None,
+                  attribute_aware: bool = False) -> ChunkEncoder:
+    """The encoder ``name`` (one of :data:`ENCODERS`); graph encoders need ``edge_index``
+    (training user → item edges) and ``gcn``/``sage`` also ``item_attr``."""
+    if name not in ENCODERS:
+        raise ConfigError(f'id_encoder must be one of {ENCODERS} (got {name!r})')
+    if name == 'embedding':
+        return EmbeddingEncoder()
+    if edge_index is None:
+        raise ConfigError(f'id_encoder {name!r} propagates over the graph: build the model with '
+                          'ADDRL.from_graph (or pass train_edge_index)')
+    if name == 'lightgcn':
+        return LightGCNEncoder(num_users, num_items, edge_index, num_layers, layer_weights)
+    if item_attr is None:
+        raise ConfigError(f'id_encoder {name!r} needs the items\' attribute values (item_attr)')
+    return HeteroGNNEncoder(num_users, num_items, edge_index, item_attr, attribute_names or [],
+                            num_values or [], num_chunks, d_chunk, conv=name,
+                            num_layers=num_layers, layer_weights=layer_weights,
+                            attribute_aware=attribute_aware)
