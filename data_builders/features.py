@@ -43,8 +43,10 @@ def item_documents(items: np.ndarray, metas: list[ItemMeta | None],
     return documents
 
 
-def _from_precomputed(path: Path, num_items: int, items: np.ndarray) -> tuple[Tensor, Tensor]:
-    """Features ``[I, d]`` and a has-feature mask ``[I]`` from an ``.npy`` or 2014 ``.b`` file."""
+def _from_precomputed(path: Path, num_items: int,
+                      items: np.ndarray) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Features ``[I, d]``, a has-feature mask ``[I]`` and the meta.json info, from an ``.npy``
+    or 2014 ``.b`` file."""
     from data_builders.precomputed import load_mmrec_features, read_2014_image_features
 
     if Path(path).suffix == '.b':
@@ -58,9 +60,10 @@ def _from_precomputed(path: Path, num_items: int, items: np.ndarray) -> tuple[Te
             if asin in found:
                 x[i] = torch.from_numpy(np.asarray(found[asin], dtype=np.float32))
                 mask[i] = True
-        return x, mask
-    x = load_mmrec_features(path, num_items)
-    return x, x.abs().sum(dim=1) > 0
+    else:
+        x = load_mmrec_features(path, num_items)
+        mask = x.abs().sum(dim=1) > 0
+    return x, mask, {'name': f'precomputed:{Path(path).name}', 'dim': x.size(1), 'checksum': None}
 
 
 def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta | None],
@@ -68,9 +71,7 @@ def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta |
                   cache_dir: Path) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """``x_text [I, d_t]``, ``has_text [I]`` and the encoder info for meta.json."""
     if config.text_features is not None:
-        x, mask = _from_precomputed(config.text_features, len(items), items)
-        return x, mask, {'name': f'precomputed:{Path(config.text_features).name}',
-                         'dim': x.size(1), 'checksum': None}
+        return _from_precomputed(config.text_features, len(items), items)
     from data_builders.text import encode_texts
 
     documents = item_documents(items, metas, train_item_index, train_texts)
@@ -100,9 +101,7 @@ def image_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta 
                    cache_dir: Path) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """``x_image [I, d_v]``, ``has_image [I]`` and the encoder info for meta.json."""
     if config.image_features is not None:
-        x, mask = _from_precomputed(config.image_features, len(items), items)
-        return x, mask, {'name': f'precomputed:{Path(config.image_features).name}',
-                         'dim': x.size(1), 'checksum': None}
+        return _from_precomputed(config.image_features, len(items), items)
     from data_builders.images import encode_images
 
     paths = _image_paths(config, items, metas, cache_dir)

@@ -160,3 +160,21 @@ def test_cli_build_and_clean_errors(tmp_path):
     assert bad.returncode == 2
     assert 'missing.json.gz' in bad.stderr and 'Traceback' not in bad.stderr
     assert not (tmp_path / 'x' / 'graph.pt').exists()
+
+
+def test_precomputed_features_are_imported(tmp_path):
+    first = build(_gift_config(tmp_path / 'plain'))
+    items = first['items']
+    text = np.random.default_rng(0).normal(size=(len(items), 8)).astype(np.float32)
+    np.save(tmp_path / 'text_feat.npy', text)
+    with open(tmp_path / 'image_features_Gift.b', 'wb') as f:       # 10-byte asin + 4096 floats
+        for asin in items[:5]:
+            f.write(asin.encode().ljust(10)[:10])
+            f.write(np.full(4096, 0.5, dtype='<f4').tobytes())
+    build(_gift_config(tmp_path / 'g', text_features=tmp_path / 'text_feat.npy',
+                       image_features=tmp_path / 'image_features_Gift.b'))
+    data, meta = load_graph(tmp_path / 'g')
+    assert torch.allclose(data['item'].x_text, torch.from_numpy(text))
+    assert meta['text_encoder']['name'] == 'precomputed:text_feat.npy'
+    assert data['item'].x_image.shape == (len(items), 4096)
+    assert data['item'].has_image.tolist() == [True] * 5 + [False] * (len(items) - 5)
