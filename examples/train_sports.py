@@ -59,7 +59,7 @@ def prepare_graph(args: argparse.Namespace) -> tuple[Path, str]:
         graph_dir = args.work / f'sports-synthetic-{args.preset}'
         # 32-pixel drawings and template texts: small encoder inputs lose nothing and keep the
         # CPU budget (real dumps use the encoders' full sizes).
-        fast = {'image_size': 64, 'text_max_length': 64, 'text_reviews': False}
+        fast = {'image_size': 64, 'text_max_length': 32, 'text_reviews': False}
     print(f'data: {data_line}', flush=True)
     if real is None and not (raw / 'ground_truth.json').is_file():
         from data_builders.synthetic import generate

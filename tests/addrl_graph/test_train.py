@@ -86,3 +86,17 @@ def test_commands_train_and_evaluate(small_graph_dir, tmp_path):
                           str(small_graph_dir), '--out', str(tmp_path / 'x'), '--lr', '-1'],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and '--lr' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def test_checkpoint_of_another_graph_is_refused(small_graph_dir, tmp_path):
+    """A run trained on one graph does not load against another (other attributes, counts)."""
+    from tests.conftest import SHARED_DATA
+    from data_builders.build import BuildConfig, build
+
+    gift = SHARED_DATA / 'amazon-2018-gift-cards'
+    build(BuildConfig(format='2018', reviews=gift / 'Gift_Cards_5.json.gz',
+                      meta=gift / 'meta_Gift_Cards.json.gz', out=tmp_path / 'gift',
+                      text_encoder='none', image_encoder='none', progress=False))
+    train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
+    with pytest.raises(CheckpointError, match='another graph'):
+        load_run_model(tmp_path / 'run', data_dir=tmp_path / 'gift')
