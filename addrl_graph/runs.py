@@ -41,9 +41,10 @@ def load_run_model(run_dir: str | Path, checkpoint: str = 'best', data: HeteroDa
     config = read_run_config(run_dir)
     if data is None or meta is None:
         data, meta = load_graph(data_dir or config['data'])
-    if meta.get('graph_sha256') and config.get('graph_sha256') not in (None, meta['graph_sha256']):
-        raise CheckpointError(f'{run_dir} was trained on another graph (graph_sha256 differs '
-                              'from the graph given now)')
+    names = [a['name'] for a in meta['attributes']]
+    if config.get('attributes') != names:
+        raise CheckpointError(f'{run_dir} was trained on a graph with attributes '
+                              f'{config.get("attributes")}, the graph given now has {names}')
     model, _ = build_model(config['train']['model'], data, meta,
                            ModelConfig.from_dict(config['model']), config['train']['baseline'])
     state, info = load_checkpoint(run_dir, checkpoint, map_location=device)
@@ -58,5 +59,8 @@ def load_run_model(run_dir: str | Path, checkpoint: str = 'best', data: HeteroDa
     if missing or unexpected:
         raise CheckpointError(f'checkpoint does not fit the model: missing {missing}, '
                               f'unexpected {unexpected}')
+    if meta.get('graph_sha256') and config.get('graph_sha256') not in (None, meta['graph_sha256']):
+        raise CheckpointError(f'{run_dir} was trained on another graph (same shapes, but '
+                              'graph_sha256 differs from the graph given now)')
     model.load_state_dict(state['model'])
     return model.to(device).eval(), info

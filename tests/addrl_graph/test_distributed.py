@@ -2,9 +2,11 @@
 (exact gradient parity on a split batch; end-to-end training within a tolerance)."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -57,6 +59,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spawn(fn, args: tuple, nprocs: int, timeout: float = 300.0) -> None:
+    """``mp.spawn`` that fails the test instead of hanging when a worker never finishes."""
+    context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method='spawn')
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.terminate()
+            pytest.fail(f'DDP workers still running after {timeout:.0f} s')
+
+
 def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> None:
     import torch.distributed as dist
 
@@ -65,8 +78,10 @@ def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> N
     from addrl_graph.model import ADDRL
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    # loopback only: gloo otherwise picks the interface of the host name
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), GLOO_SOCKET_IFNAME='lo')
+    dist.init_process_group('gloo', rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=90))
     ctx = DistContext(rank, world, rank, 'gloo')
     try:
         data, meta = load_graph(graph_dir)
@@ -113,7 +128,7 @@ def test_two_gloo_processes_match_one_process(medium_graph_dir, tmp_path):
     from addrl_graph.losses import addrl_loss
     from addrl_graph.model import ADDRL
 
-    mp.spawn(_worker, args=(2, _free_port(), str(medium_graph_dir), str(tmp_path)), nprocs=2)
+    _spawn(_worker, (2, _free_port(), str(medium_graph_dir), str(tmp_path)), nprocs=2)
 
     # the averaged gradient of two half batches is the gradient of the whole batch
     data, meta = load_graph(medium_graph_dir)

@@ -98,5 +98,19 @@ def test_checkpoint_of_another_graph_is_refused(small_graph_dir, tmp_path):
                       meta=gift / 'meta_Gift_Cards.json.gz', out=tmp_path / 'gift',
                       text_encoder='none', image_encoder='none', progress=False))
     train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
-    with pytest.raises(CheckpointError, match='another graph'):
+    # the gift graph lacks 'category': the message names both attribute lists
+    with pytest.raises(CheckpointError, match=r"attributes \['price', 'popularity', 'brand', "
+                                              r"'category'\].*\['price', 'popularity', 'brand'\]"):
         load_run_model(tmp_path / 'run', data_dir=tmp_path / 'gift')
+
+
+def test_checkpoint_for_other_node_counts_names_the_parameter(small_dump, small_graph_dir,
+                                                              tmp_path):
+    from data_builders.build import BuildConfig, build
+
+    build(BuildConfig(format='2014', reviews=small_dump / 'reviews.json.gz',
+                      meta=small_dump / 'meta.json.gz', out=tmp_path / 'g7', k_core=7,
+                      text_encoder='none', image_encoder='none', progress=False))
+    train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
+    with pytest.raises(CheckpointError, match=r'user_embedding\.weight has shape \(600, 160\)'):
+        load_run_model(tmp_path / 'run', data_dir=tmp_path / 'g7')
