@@ -13,6 +13,7 @@ process would. Only rank 0 evaluates and writes; the other ranks receive its dec
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -82,8 +83,13 @@ def init_distributed(device: str = 'cpu') -> tuple[DistContext, str]:
 
 
 def shutdown() -> None:
-    """Leave the process group (no-op when none was joined)."""
+    """Leave the process group (no-op when none was joined).
+
+    Drop every ``DistributedDataParallel`` wrapper first: a DDP reducer freed *after* its gloo
+    group was destroyed blocks forever in the group's destructor.
+    """
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -96,6 +96,7 @@ def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> N
         if rank == 0:
             torch.save({n: p.grad for n, p in model.named_parameters()},
                        os.path.join(out_dir, 'grads.pt'))
+        del objective, loss      # free the DDP reducer while its process group is alive
         # 2) a whole training run
         train(graph_dir, os.path.join(out_dir, 'ddp'), TrainConfig(**TRAINING),
               ModelConfig(**MODEL), progress=False, distributed=ctx)
