@@ -6,14 +6,14 @@ Both are written atomically, the ``.pt`` first, so a reader never trusts a half-
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from addrl_graph.errors import CheckpointError
-from addrl_graph.io import atomic_torch_save, atomic_write_json, sha256_file
+from addrl_graph.io import (atomic_torch_save, atomic_write_json, load_tensors, read_json,
+                            sha256_file)
 
 
 def save_checkpoint(run_dir: str | Path, name: str, state: dict[str, Any],
@@ -40,15 +40,9 @@ def load_checkpoint(run_dir: str | Path, name: str,
     if not path.is_file() or not sidecar.is_file():
         raise CheckpointError(f'no checkpoint {name!r} in {run_dir} (expected {path.name} and '
                               f'{sidecar.name})')
-    try:
-        info = json.loads(sidecar.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f'{sidecar} is not valid JSON ({e})') from None
+    info = read_json(sidecar, CheckpointError)
     if info.get('sha256') != sha256_file(path):
         raise CheckpointError(f'{path} does not match the checksum in {sidecar.name}: the file '
                               'is corrupted or was replaced')
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for a bad archive
-        raise CheckpointError(f'{path} cannot be loaded ({e})') from None
+    state = load_tensors(path, CheckpointError, map_location)
     return state, info

@@ -9,7 +9,6 @@ Edge types, each with its reverse ``rev_<relation>``: ``('user', 'interacts', 'i
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from addrl_graph.errors import GraphSchemaError
-from addrl_graph.io import atomic_torch_save, atomic_write_json, sha256_file
+from addrl_graph.io import (atomic_torch_save, atomic_write_json, load_tensors, read_json,
+                            sha256_file)
 
 SCHEMA_VERSION = 1
 GRAPH_FILE = 'graph.pt'
@@ -79,20 +79,14 @@ def load_graph(path: str | Path, check_sha256: bool = True) -> tuple[HeteroData,
         if not f.is_file():
             raise GraphSchemaError(f'{f} not found: build a graph first with '
                                    f'`python -m data_builders build ... --out {path}`')
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as e:
-        raise GraphSchemaError(f'{meta_file} is not valid JSON ({e})') from None
+    meta = read_json(meta_file, GraphSchemaError)
     if meta.get('schema_version') != SCHEMA_VERSION:
         raise GraphSchemaError(f'{meta_file}: schema_version must be {SCHEMA_VERSION} '
                                f'(got {meta.get("schema_version")!r}); rebuild the graph')
     if check_sha256 and meta.get('graph_sha256') != sha256_file(graph_file):
         raise GraphSchemaError(f'{graph_file} does not match the checksum in {meta_file}: '
                                'the file is corrupted or belongs to another build')
-    try:
-        mapping = torch.load(graph_file, weights_only=True)
-    except Exception as e:  # torch raises many types for a bad archive
-        raise GraphSchemaError(f'{graph_file} cannot be read as a graph ({e})') from None
+    mapping = load_tensors(graph_file, GraphSchemaError)
     data = HeteroData.from_dict(mapping)
     validate_graph(data, meta)
     return data, meta

@@ -53,3 +53,21 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         while block := f.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: str | os.PathLike, error: type[Exception]) -> Any:
+    """Parse a JSON file; a syntax error becomes ``error`` naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise error(f'{path} is not valid JSON ({e})') from None
+
+
+def load_tensors(path: str | os.PathLike, error: type[Exception],
+                 map_location: str | torch.device = 'cpu') -> Any:
+    """``torch.load(weights_only=True)``; any failure (bad archive, pickled object) becomes
+    ``error`` naming the file."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a bad or unsafe archive
+        raise error(f'{path} cannot be loaded ({e})') from None
