@@ -124,7 +124,7 @@ class ObjectiveModule(nn.Module):
 
 
 def data_parallel(model: nn.Module, objective: Callable[[nn.Module, Any], Any],
-                  ctx: DistContext, device: torch.device) -> Callable[[nn.Module, Any], Any]:
+                  device: torch.device) -> Callable[[nn.Module, Any], Any]:
     """An objective with the signature of ``objective`` whose backward averages gradients over
     the ranks (``DistributedDataParallel``; the graph buffers are the same on every rank and
     are not broadcast)."""

@@ -141,7 +141,7 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
         raise ConfigError(f'{run_dir} already holds a run: pass --resume to continue it or '
                           'choose another --out')
     if ctx.active:
-        objective = data_parallel(model, objective, ctx, device)
+        objective = data_parallel(model, objective, device)
     if ctx.is_main:
         atomic_write_json(run_dir / 'config.json', config)
     history = _read_history(run_dir / 'metrics.jsonl', start_epoch)

@@ -90,7 +90,7 @@ def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> N
         model = ADDRL.from_graph(data, meta, ModelConfig(**MODEL))
         batch = _half(next(iter(make_train_loader(data, batch_size=32, num_neg=2, seed=0))),
                       rank, world)
-        objective = data_parallel(model, addrl_loss, ctx, torch.device('cpu'))  # keep it alive
+        objective = data_parallel(model, addrl_loss, torch.device('cpu'))  # keep it alive
         loss, _ = objective(model, batch)                                      # until backward
         loss.backward()
         if rank == 0:
