@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> bool:
             for name, term in e.terms.items():
                 weights = ' '.join(f'{m} {w:.2f}' for m, w in e.modality_weights[name].items())
                 value = f' = {e.values[name]}' if name in e.values else ''
-                print(f'  {name}{value}: {term:.4f}   (weights {weights})')
+                print(f'  {name}{value}: {term:.4f}, lift {e.lift[name]:+.4f}   '
+                      f'(weights {weights})')
     elif args.command == 'control-study':
         from addrl_graph.studies import control_study
         from addrl_graph.viz import plot_control_study

@@ -68,7 +68,12 @@ class Explanation:
         modality_weights: Eq. 8 attention of each chunk over ``id``, ``text``, ``image``
             (0 for a view the item or the model lacks).
         values: the item's value of each attribute, by name.
-        top_attribute: the attribute whose term is largest (``None`` without attributes).
+        lift: ``terms`` minus the user's mean term of the same chunk over all items
+            (:meth:`Explainer.user_baseline`): how far each chunk lifts this item above the
+            user's average item. A chunk whose term is large for every item adds the same to
+            every score and cannot change a ranking, so the lift, not the raw term, says which
+            attribute made the item rank.
+        top_attribute: the attribute with the largest lift (``None`` without attributes).
     """
     user: str
     item: str
@@ -76,6 +81,7 @@ class Explanation:
     terms: dict[str, float]
     modality_weights: dict[str, dict[str, float]]
     values: dict[str, str]
+    lift: dict[str, float]
     top_attribute: str | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +177,13 @@ class Explainer:
         user = self.model.user_table(users.to(self.device)).to(self.device)
         dots = torch.einsum('bkd,ikd->bik', user, table)
         return self._activate(dots)
+
+    @torch.no_grad()
+    def user_baseline(self, users: Tensor) -> Tensor:
+        """Mean Eq. 11 term of every chunk over all items, for ``[B]`` users: ``[B, K]``.
+        Subtracting it from a user's terms (the *lift*) leaves their ranking unchanged."""
+        return torch.cat([self.terms(users[start:start + USER_BLOCK]).mean(1)
+                          for start in range(0, users.numel(), USER_BLOCK)])
 
     @torch.no_grad()
     def pair_terms(self, users: Tensor, items: Tensor) -> Tensor:
@@ -269,21 +282,22 @@ def recommend(run_or_model: RunOrModel, users: str | Iterable[str], k: int = 20,
 
 def explain(run_or_model: RunOrModel, user: str, item: str, data: HeteroData | None = None,
             meta: dict[str, Any] | None = None) -> Explanation:
-    """The per-attribute terms (Eq. 11), per-chunk modality weights (Eq. 8), attribute values
-    and the top attribute of one user–item pair (dump ids)."""
+    """The per-attribute terms (Eq. 11) and their lifts, per-chunk modality weights (Eq. 8),
+    attribute values and the top attribute of one user–item pair (dump ids)."""
     ex = as_explainer(run_or_model, data, meta)
     u, i = ex.user_index(user), ex.item_index(item)
-    terms = ex.terms(u, i)[0, 0].tolist()
+    terms = ex.terms(u, i)[0, 0]
+    lift = (terms - ex.user_baseline(u)[0]).tolist()
     weights = ex.weights[int(i)].tolist()
     attr = ex.data['item'].attr[int(i)].tolist()
     num_attrs = len(ex.attribute_names)
-    top = (ex.attribute_names[max(range(num_attrs), key=terms.__getitem__)]
+    top = (ex.attribute_names[max(range(num_attrs), key=lift.__getitem__)]
            if num_attrs else None)
     return Explanation(
-        user, item, float(sum(terms)), dict(zip(ex.chunk_names, terms)),
+        user, item, float(terms.sum()), dict(zip(ex.chunk_names, terms.tolist())),
         {name: dict(zip(MODALITIES, w)) for name, w in zip(ex.chunk_names, weights)},
         {name: ex.value_name(a, v) for a, (name, v) in enumerate(zip(ex.attribute_names, attr))},
-        top)
+        dict(zip(ex.chunk_names, lift)), top)
 
 
 def _lookup(index: dict[str, int], ids: str | Iterable[str], kind: str) -> Tensor:

@@ -17,7 +17,7 @@ from addrl_graph import viz
 from addrl_graph.data import TEST, split_edges
 from addrl_graph.explain import Explainer, explain, recommend
 from addrl_graph.io import atomic_write_bytes
-from addrl_graph.studies import control_study
+from addrl_graph.studies import control_study, planted_recovery
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,31 @@ def _explained_users(ex: Explainer, num_users: int, seed: int) -> list[str]:
     return [ex.meta['users'][int(u)] for u in pick]
 
 
+def ground_truth_of(meta: dict[str, Any]) -> Path | None:
+    """The ``ground_truth.json`` beside the graph's review dump (synthetic data), if any."""
+    for source in meta.get('sources', [])[:1]:
+        path = Path(source['path']).parent / 'ground_truth.json'
+        if path.is_file():
+            return path
+    return None
+
+
+def _planted_blocks(ex: Explainer, path: Path) -> list[Block]:
+    """Recovery of the synthetic dump's planted preferences from the per-attribute lifts."""
+    result = planted_recovery(ex, json.loads(path.read_text()))
+    rows = [[name, str(r['users']), f"{r['share']:.1%}", f"{r['share_raw']:.1%}"]
+            for name, r in result['per_attribute'].items()]
+    rows.append(['all', str(result['users']), f"{result['overall']:.1%}",
+                 f"{result['overall_raw']:.1%}"])
+    return [('h2', 'Planted preferences'),
+            ('p', f'Users of the synthetic dump ({path}) whose largest mean attribute lift over '
+                  'their test items (term minus the user\'s mean term over all items) is the '
+                  f"attribute of their planted preference; chance {result['chance']:.0%}. "
+                  'The last column ranks raw terms instead of lifts.'),
+            ('table', ['planted attribute', 'users', 'recovered (lift)', 'recovered (raw term)'],
+             rows)]
+
+
 def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3, k: int = 5,
                  max_points: int = 1000, seed: int = 0) -> list[Block]:
     """Compute every number and plot of the report; write the PNGs into ``out_dir``."""
@@ -66,6 +91,10 @@ def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3
     comparison = _comparison(run_dir)
     if comparison is not None:
         blocks += [('h2', 'Comparison with sibling runs'), comparison]
+
+    truth = ground_truth_of(ex.meta)
+    if truth is not None:
+        blocks += _planted_blocks(ex, truth)
 
     blocks.append(('h2', 'Disentangled chunks (paper Fig. 2 and 3)'))
     chunk_sil = viz.plot_chunk_tsne(ex, out_dir / 'chunks_tsne.png', max_points, seed)

@@ -174,8 +174,11 @@ def planted_preferences(ex: Explainer, ground_truth: dict[str, Any]) -> dict[int
     return out
 
 
-def mean_heldout_terms(ex: Explainer, split: int = TEST) -> tuple[Tensor, Tensor]:
-    """Mean Eq. 11 term of every chunk over each user's held-out items of ``split``.
+def mean_heldout_terms(ex: Explainer, split: int = TEST,
+                       centred: bool = True) -> tuple[Tensor, Tensor]:
+    """Mean Eq. 11 term of every chunk over each user's held-out items of ``split``; with
+    ``centred``, minus the user's mean term over all items (the lift of
+    :attr:`~addrl_graph.explain.Explanation.lift`).
 
     Returns:
         ``(users [B], terms [B, K])`` for the users with a held-out item.
@@ -185,35 +188,49 @@ def mean_heldout_terms(ex: Explainer, split: int = TEST) -> tuple[Tensor, Tensor
     terms = ex.pair_terms(row, col).cpu()
     sums = torch.zeros(users.numel(), terms.size(1)).index_add_(0, position, terms)
     counts = torch.bincount(position, minlength=users.numel()).clamp(min=1)
-    return users, sums / counts.unsqueeze(1)
+    means = sums / counts.unsqueeze(1)
+    return users, means - ex.user_baseline(users).cpu() if centred else means
+
+
+def _recovery_confusion(ex: Explainer, planted: dict[int, tuple[int, int]], users: Tensor,
+                        terms: Tensor) -> Tensor:
+    """``[A, A]`` counts of (planted attribute, attribute with the largest term)."""
+    A = len(ex.attribute_names)
+    confusion = torch.zeros(A, A, dtype=torch.long)
+    for u, t in zip(users.tolist(), terms[:, :A].argmax(1).tolist()):
+        if u in planted:
+            confusion[planted[u][0], t] += 1
+    return confusion
 
 
 def planted_recovery(ex: Explainer, ground_truth: dict[str, Any],
                      split: int = TEST) -> dict[str, Any]:
-    """Share of users whose largest mean attribute term over their held-out items (Eq. 11,
-    attribute chunks only) is the attribute of their planted preference.
+    """Share of users whose largest mean attribute lift over their held-out items (Eq. 11
+    terms minus the user's mean over all items, attribute chunks only) is the attribute of
+    their planted preference.
 
     Returns:
-        ``{'overall': share, 'chance': 1 / A, 'users': n, 'per_attribute': {a: {'users': n,
-        'share': s}}, 'confusion': {planted: {argmax: n}}}``.
+        ``{'overall': share, 'overall_raw': share by raw terms, 'chance': 1 / A, 'users': n,
+        'per_attribute': {a: {'users': n, 'share': s, 'share_raw': s}},
+        'confusion': {planted: {argmax: n}}}`` (confusion of the lifts).
     """
     planted = planted_preferences(ex, ground_truth)
-    users, terms = mean_heldout_terms(ex, split)
-    A = len(ex.attribute_names)
-    top = terms[:, :A].argmax(1)
-    confusion = torch.zeros(A, A, dtype=torch.long)
-    for u, t in zip(users.tolist(), top.tolist()):
-        if u in planted:
-            confusion[planted[u][0], t] += 1
+    users, raw = mean_heldout_terms(ex, split, centred=False)
+    lifted = raw - ex.user_baseline(users).cpu()
+    confusion = _recovery_confusion(ex, planted, users, lifted)
+    confusion_raw = _recovery_confusion(ex, planted, users, raw)
     total = int(confusion.sum())
     if total == 0:
         raise ConfigError('no user with a held-out item has a planted preference the graph '
                           'knows: is this the ground truth of this graph?')
-    names = ex.attribute_names
+    names, A = ex.attribute_names, len(ex.attribute_names)
     return {
-        'overall': float(confusion.diag().sum()) / total, 'chance': 1.0 / A, 'users': total,
+        'overall': float(confusion.diag().sum()) / total,
+        'overall_raw': float(confusion_raw.diag().sum()) / total,
+        'chance': 1.0 / A, 'users': total,
         'per_attribute': {names[a]: {'users': int(row.sum()),
-                                     'share': float(row[a] / row.sum())}
+                                     'share': float(row[a] / row.sum()),
+                                     'share_raw': float(confusion_raw[a, a] / row.sum())}
                           for a, row in enumerate(confusion) if int(row.sum())},
         'confusion': {names[a]: dict(zip(names, confusion[a].tolist())) for a in range(A)},
     }

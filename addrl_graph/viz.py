@@ -193,8 +193,9 @@ def plot_fused_tsne(ex: Explainer, path: str | Path, top_values: int = 5,
 
 # ---------------------------------------------------------------------- Fig. 4
 def plot_explanations(explanations: Sequence[Explanation], path: str | Path) -> Path:
-    """Fig. 4: one panel per user–item pair, a bar per chunk term :math:`s(u, i, k)` labelled
-    with the item's value of that attribute; the top attribute's bar is highlighted."""
+    """Fig. 4: one panel per user–item pair, two bars per chunk, its term :math:`s(u, i, k)`
+    and its lift over the user's average item, labelled with the item's value of that
+    attribute; the top attribute's bars are highlighted."""
     plt = _pyplot()
     cols = min(2, len(explanations))
     rows = -(-len(explanations) // cols)
@@ -202,11 +203,17 @@ def plot_explanations(explanations: Sequence[Explanation], path: str | Path) -> 
     for ax, e in zip(axes.flat, explanations):
         names = list(e.terms)
         labels = [_plain(f'{n}: {e.values[n]}' if n in e.values else n) for n in names]
-        colors = ['tab:orange' if n == e.top_attribute else 'tab:blue' for n in names]
-        ax.barh(range(len(names)), list(e.terms.values()), color=colors)
-        ax.set_yticks(range(len(names)), labels, fontsize=7)
+        y = np.arange(len(names))
+        top = [n == e.top_attribute for n in names]
+        ax.barh(y - 0.2, list(e.terms.values()), height=0.4, label='term',
+                color=['tab:orange' if t else 'tab:blue' for t in top])
+        ax.barh(y + 0.2, list(e.lift.values()), height=0.4, label='lift',
+                color=['tab:red' if t else 'tab:cyan' for t in top])
+        ax.axvline(0, color='black', linewidth=0.5)
+        ax.set_yticks(y, labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel('term s(u, i, k)', fontsize=8)
+        ax.set_xlabel('term s(u, i, k) (upper bar) and lift over the user\'s mean (lower bar)',
+                      fontsize=7)
         ax.set_title(f'user {e.user} - item {e.item}\nscore {e.score:.3f}, '
                      f'top: {e.top_attribute}', fontsize=8)
     for ax in list(axes.flat)[len(explanations):]:
@@ -251,9 +258,9 @@ def plot_control_study(study: ControlStudy, path: str | Path) -> Path:
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(0, -0.08), ncol=3)
     tab.axis('off')
     cells = [[f'{100 * s:.1f}%' for s in shares[:, j]] for j in range(len(names))]
+    # the row labels sit left of the bbox, inside the table's own axes
     table = tab.table(cellText=cells, rowLabels=[_plain(n) for n in names], colLabels=labels,
-                      loc='center')
+                      bbox=(0.3, 0.15, 0.7, 0.7))
     table.auto_set_font_size(False)
     table.set_fontsize(7)
-    table.scale(1, 1.3)
     return _save(fig, path)

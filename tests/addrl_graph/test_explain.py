@@ -7,10 +7,13 @@ import sys
 import pytest
 import torch
 
-from addrl_graph.data import INTERACTS, TEST, TRAIN, VALID
+from addrl_graph.config import ModelConfig
+from addrl_graph.data import INTERACTS, TRAIN, VALID
 from addrl_graph.errors import ConfigError
 from addrl_graph.evaluate import chunk_scores
-from addrl_graph.explain import chunk_names, explain, recommend
+from addrl_graph.explain import Explainer, chunk_names, explain, recommend
+from addrl_graph.model import ADDRL
+from addrl_graph.studies import value_shares
 
 
 def _some_users(ex, n=5):
@@ -44,7 +47,11 @@ def test_explanation_content(explainer):
     user, item = ex.meta['users'][3], ex.meta['items'][7]
     e = explain(ex, user, item)
     assert list(e.terms) == ex.attribute_names + ['others']
-    assert e.top_attribute == max(ex.attribute_names, key=e.terms.get)
+    # the lift is the term minus the user's mean term over all items; it picks the top attribute
+    mean = ex.terms(ex.user_index(user))[0].mean(0)
+    assert list(e.lift.values()) == pytest.approx((torch.tensor(list(e.terms.values()))
+                                                   - mean).tolist(), abs=1e-5)
+    assert e.top_attribute == max(ex.attribute_names, key=e.lift.get)
     attr = ex.data['item'].attr[7]
     for a, spec in enumerate(ex.meta['attributes']):
         assert e.values[spec['name']] == spec['values'][int(attr[a])]
@@ -154,3 +161,25 @@ def test_cli_in_process(explainer, addrl_run, capsys, tmp_path):
     assert main(['--quiet', 'recommend', '--run', str(addrl_run), '--user', user,
                  '--control', 'price']) == 2
     assert 'attribute=xi' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('encoder', ['embedding', 'lightgcn', 'gcn', 'sage'])
+def test_every_id_encoder_explains_and_controls(tiny_graph, encoder, one_thread):
+    data, meta = tiny_graph
+    torch.manual_seed(0)
+    model = ADDRL.from_graph(data, meta, ModelConfig(id_encoder=encoder, d_chunk=8)).eval()
+    user = meta['users'][2]
+    u = torch.tensor([2])
+    # the explainer ranks with the encoder's propagated ID chunks, as the evaluator does
+    full = chunk_scores(model.user_table(u), model.item_table(data['item']))[0]
+    recs = recommend(model, user, k=5, exclude_seen=False, data=data, meta=meta)[user]
+    assert [meta['items'].index(r.item) for r in recs] == full.topk(5).indices.tolist()
+    control = {'price': 2.0, 'brand': -1.0}
+    for r in recommend(model, user, k=5, control=control, data=data, meta=meta)[user]:
+        expected = sum(control.get(n, 1.0) * t for n, t in r.terms.items())
+        assert r.score == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    e = explain(model, user, recs[0].item, data=data, meta=meta)
+    assert e.score == pytest.approx(float(full[meta['items'].index(recs[0].item)]), rel=1e-5)
+    assert e.top_attribute == max(['price', 'brand'], key=e.lift.get)
+    shares = value_shares(Explainer(model, data, meta), torch.arange(4), 'brand', k=3)
+    assert torch.allclose(shares.sum(-1), torch.ones(shares.shape[:2]))

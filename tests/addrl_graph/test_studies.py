@@ -34,14 +34,14 @@ def test_planted_attribute_is_recovered(explainer, ground_truth):
     log.warning('planted recovery: %s', {k: v for k, v in result.items() if k != 'confusion'})
     assert result['chance'] == pytest.approx(0.25)
     assert result['users'] == sum(sum(row.values()) for row in result['confusion'].values())
-    # Measured with the default config: 0.445 overall after 12 epochs (0.515 after 25);
-    # popularity 0.69, brand 0.58, category 0.44, price 0.02: the price chunk's term hardly
-    # varies over items, and price users' held-out items are explained by brand and category
-    # (price correlates with brand in the synthetic data).
-    assert result['overall'] > 1.6 * result['chance']
+    # Measured with the default config after 50 epochs: 0.64 overall by lift (price 0.56,
+    # popularity 0.81, brand 0.79, category 0.39) against 0.53 by raw terms (price 0.15: the
+    # price chunk's term is large for every item, so it never changes a ranking).
+    assert result['overall'] > 2 * result['chance']
+    assert result['overall'] > result['overall_raw']
     shares = {a: r['share'] for a, r in result['per_attribute'].items()}
     assert shares['popularity'] > 2 * result['chance'] and shares['brand'] > 2 * result['chance']
-    assert shares['category'] > result['chance']
+    assert min(shares.values()) > result['chance']
 
 
 @pytest.mark.parametrize('attribute', ['price', 'popularity', 'brand', 'category'])
@@ -54,10 +54,10 @@ def test_control_moves_the_planted_value(explainer, ground_truth, attribute):
     log.warning('%s: preferred share per xi %s: %s', attribute, XIS,
                 [round(p, 3) for p in preferred.tolist()])
     by_xi = dict(zip(XIS, preferred.tolist()))
-    assert by_xi[-1.0] < by_xi[0.0] < by_xi[0.5] < by_xi[1.0]
-    if attribute in ('price', 'popularity'):
-        # brand and category saturate: doubling their xi adds nothing (measured in the report)
-        assert by_xi[2.0] > by_xi[1.0] + 0.05
+    # measured after 50 epochs, xi = 2, 1, 0.5, 0, -1: price .82 .66 .42 .17 .03, popularity
+    # .97 .85 .52 .13 .00, brand .60 .58 .43 .05 .00, category .83 .76 .57 .34 .12
+    assert by_xi[-1.0] < by_xi[0.0] < by_xi[0.5] < by_xi[1.0] < by_xi[2.0]
+    assert by_xi[1.0] > by_xi[0.0] + 0.2
 
 
 def test_control_study_fig5(explainer):

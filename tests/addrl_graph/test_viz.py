@@ -76,3 +76,5 @@ def test_report(addrl_run, no_high_run, explainer, png_dir):
         assert f']({name})' in md and f'src="{name}"' in page
         _nontrivial(png_dir / 'report' / name)
     assert md.count('| rank | item |') == 3
+    # the synthetic dump's ground truth sits beside its reviews: the report scores recovery
+    assert '## Planted preferences' in md and '| all | 600 |' in md
