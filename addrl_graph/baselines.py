@@ -155,12 +155,18 @@ def normalized_adjacency(edge_index: Tensor, num_users: int, num_items: int) -> 
     num_nodes = num_users + num_items
     homogeneous, weight = gcn_norm(homogeneous, None, num_nodes, add_self_loops=False)
     # LGConv aggregates at the target (row 1): the matrix multiplied from the left is adj_t.
-    adj_t = torch.sparse_coo_tensor(homogeneous.flip(0), weight, (num_nodes, num_nodes),
-                                    check_invariants=False).coalesce()
+    return sparse_csr(homogeneous.flip(0), weight, num_nodes)
+
+
+def sparse_csr(index: Tensor, value: Tensor, num_nodes: int) -> Tensor:
+    """The ``[n, n]`` ``torch.sparse_csr`` matrix with ``value[e]`` at ``(index[0, e],
+    index[1, e])`` (duplicates add up)."""
+    coo = torch.sparse_coo_tensor(index, value, (num_nodes, num_nodes),
+                                  check_invariants=False).coalesce()
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta',
                                 category=UserWarning)
-        return adj_t.to_sparse_csr()
+        return coo.to_sparse_csr()
 
 
 def to_homogeneous_edges(edge_index: Tensor, num_users: int) -> Tensor:

@@ -2,7 +2,8 @@
 
 A batch holds ``B`` BPR triplets ``(u, i+, i-_1 … i-_N)``. Items are stored once each
 (``M`` unique items, with their features and attribute labels) and the triplets point into
-them, so the item side of the model (Eq. 1-2, 8-9) runs once per unique item.
+them, so the item side of the model (Eq. 1-2, 8-9) runs once per unique item. With neighbour
+sampling it also carries the :class:`SampledGraph` around its users and items.
 """
 from __future__ import annotations
 
@@ -10,6 +11,80 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
+
+EdgeType = tuple[str, str, str]
+
+
+def check_index(name: str, index: Tensor, size: int) -> None:
+    """Raise :class:`ValueError` unless every entry of ``index`` lies in ``[0, size)``."""
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= size):
+        raise ValueError(f'{name} must index [0, {size}) '
+                         f'(got [{int(index.min())}, {int(index.max())}])')
+
+
+@dataclass(eq=False)
+class SampledGraph:
+    """The sampled neighbourhood of a batch, on which a graph ID encoder computes the ID chunks
+    of the batch's users and items (compared by identity, so a model can cache per graph).
+
+    Shapes: ``N_t`` nodes of type ``t``, ``S_t`` seeds of type ``t``, ``E_r`` edges of
+    relation ``r = (source type, name, target type)``.
+
+    Attributes:
+        node: ``{t: [N_t]}`` global node ids; the first ``S_t`` are the seeds, sorted and unique
+            (the batch's unique users, and its items ``item_id``); other types have no seeds.
+        edge_index: ``{r: [2, E_r]}`` local (source, target) indices into ``node``; messages
+            flow source → target, the target being the node whose neighbours were sampled.
+        num_seeds: ``{t: S_t}``.
+    """
+    node: dict[str, Tensor]
+    edge_index: dict[EdgeType, Tensor]
+    num_seeds: dict[str, int]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> SampledGraph:
+        """A copy with every tensor on ``device``."""
+        return SampledGraph(
+            {t: v.to(device, non_blocking=non_blocking) for t, v in self.node.items()},
+            {r: v.to(device, non_blocking=non_blocking) for r, v in self.edge_index.items()},
+            dict(self.num_seeds))
+
+    def nodes(self, node_type: str) -> Tensor:
+        """``[N_t]`` global ids of ``node_type`` (empty when the graph has none)."""
+        return self.node.get(node_type, self._empty(0))
+
+    def edges(self, edge_type: EdgeType) -> Tensor:
+        """``[2, E_r]`` local edges of ``edge_type`` (empty when none was sampled)."""
+        return self.edge_index.get(edge_type, self._empty(2, 0))
+
+    def _empty(self, *shape: int) -> Tensor:
+        return torch.empty(*shape, dtype=torch.long, device=self.node['user'].device)
+
+    def seeds(self, node_type: str) -> Tensor:
+        """``[S_t]`` global ids of the seeds of ``node_type``."""
+        return self.nodes(node_type)[:self.num_seeds.get(node_type, 0)]
+
+    def locate(self, node_type: str, ids: Tensor) -> Tensor:
+        """Local indices of seed ``ids`` (any shape) of ``node_type``."""
+        return torch.searchsorted(self.seeds(node_type), ids)
+
+    def validate(self, user_id: Tensor, item_id: Tensor) -> None:
+        """Check dtypes, seeds and index ranges against the batch's ``user_id`` ``[B]`` and
+        ``item_id`` ``[M]``; raise :class:`ValueError` on the first violation."""
+        for t, ids in self.node.items():
+            if ids.dim() != 1 or ids.dtype != torch.long:
+                raise ValueError(f'SampledGraph.node[{t!r}] must be a long vector '
+                                 f'(got {ids.dtype} {list(ids.shape)})')
+        for t, expected in (('user', user_id.unique()), ('item', item_id)):
+            if not torch.equal(self.seeds(t), expected):
+                raise ValueError(f'SampledGraph seeds of {t!r} must be the sorted unique {t} ids '
+                                 f'of the batch (got {self.seeds(t).tolist()[:8]}…)')
+        for edge_type, edges in self.edge_index.items():
+            if edges.dim() != 2 or edges.size(0) != 2 or edges.dtype != torch.long:
+                raise ValueError(f'SampledGraph edges must be long [2, E] '
+                                 f'(got {edges.dtype} {list(edges.shape)})')
+            for side, t in zip(edges, (edge_type[0], edge_type[2])):
+                check_index(f'SampledGraph.edge_index[{edge_type}] ({t})', side,
+                            self.nodes(t).numel())
 
 
 @dataclass
@@ -29,6 +104,8 @@ class TripletBatch:
         has_text: ``[M]`` bool, the item has a text feature.
         has_image: ``[M]`` bool, the item has an image feature.
         attr: ``[M, A]`` long attribute-value labels.
+        graph: the sampled neighbourhood of the batch's users and items, or ``None`` (seed
+            nodes only: graph encoders then run on the whole graph).
     """
     user_id: Tensor
     item_id: Tensor
@@ -39,11 +116,14 @@ class TripletBatch:
     has_text: Tensor
     has_image: Tensor
     attr: Tensor
+    graph: SampledGraph | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> 'TripletBatch':
-        """A copy with every tensor on ``device``."""
-        return TripletBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
-                               for f in fields(self)})
+        """A copy with every tensor (and the sampled graph) on ``device``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return TripletBatch(**{name: None if value is None
+                               else value.to(device, non_blocking=non_blocking)
+                               for name, value in values.items()})
 
     @property
     def num_users(self) -> int:
@@ -80,8 +160,7 @@ class TripletBatch:
             if t.dim() != 2 or t.size(0) != M:
                 raise ValueError(f'TripletBatch.{name} must have {M} rows (got {list(t.shape)})')
         for name in ('pos_index', 'neg_index'):
-            t = getattr(self, name)
-            if t.numel() and (int(t.min()) < 0 or int(t.max()) >= M):
-                raise ValueError(f'TripletBatch.{name} must index [0, {M}) '
-                                 f'(got [{int(t.min())}, {int(t.max())}])')
+            check_index(f'TripletBatch.{name}', getattr(self, name), M)
+        if self.graph is not None:
+            self.graph.validate(self.user_id, self.item_id)
         return self

@@ -49,8 +49,8 @@ def _training_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     p.add_argument('--ablation', choices=sorted(ABLATIONS), help='paper Table 3 variant')
     p.add_argument('--embedding-dim', type=int, default=64, help='baselines: embedding width')
     p.add_argument('--baseline-l2', type=float, default=1e-4, help='baselines: L2 weight')
-    _add_dataclass_flags(p, TrainConfig, {'baseline', 'model'} if name == 'compare'
-                         else {'baseline'}, 'train')
+    _add_dataclass_flags(p, TrainConfig, {'baseline', 'model', 'num_neighbors'}
+                         if name == 'compare' else {'baseline'}, 'train')
     _add_dataclass_flags(p, ModelConfig, {'ablation'}, 'model')
     return p
 

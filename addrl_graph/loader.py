@@ -9,7 +9,12 @@ Two backends, one output:
   a training item of its user (with the loader's own generator).
 - ``'pure'``: PyG's :class:`~torch_geometric.loader.LinkLoader` with
   :class:`~addrl_graph.sampler.TripletSampler`, which draws collision-free negatives itself and
-  samples seed nodes only.
+  samples neighbourhoods with :class:`~addrl_graph.neighbors.NeighborIndex`.
+
+With ``num_neighbors`` reaching beyond the seed nodes, both sample the batch's users and items
+and their neighbourhoods over the training graph, and every batch carries them as a
+:class:`~addrl_graph.batch.SampledGraph` (:func:`sampled_graph`), on which a graph ID encoder
+computes the batch's ID chunks instead of propagating over the whole graph.
 
 Both loaders replace ``LinkLoader.filter_fn`` with :class:`TripletCollate`, which gathers the item
 features of the batch's unique items straight from ``data['item']`` (no sub-``HeteroData`` is built:
@@ -29,15 +34,17 @@ import sys
 from typing import Any, Sequence
 
 import torch
+from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader, LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling
 import torch_geometric.typing
 
-from addrl_graph.batch import TripletBatch
+from addrl_graph.batch import SampledGraph, TripletBatch
 from addrl_graph.data import INTERACTS, REV_INTERACTS, TRAIN, split_edges
 from addrl_graph.distributed import shard_indices
 from addrl_graph.errors import ConfigError
+from addrl_graph.neighbors import samples_neighbors
 from addrl_graph.sampler import TrainPairs, TripletSampler, worker_generator
 
 log = logging.getLogger(__name__)
@@ -98,6 +105,32 @@ def train_graph(data: HeteroData) -> HeteroData:
     return out
 
 
+def _seeds_first(ids: Tensor, seeds: Tensor) -> tuple[Tensor, Tensor]:
+    """``(cat([seeds, ids ∖ seeds]), new position of every entry of ids)``."""
+    reordered = torch.cat([seeds, ids[~torch.isin(ids, seeds)]])
+    ordered, order = reordered.sort()
+    return reordered, order[torch.searchsorted(ordered, ids)]
+
+
+def sampled_graph(out: HeteroSamplerOutput, seeds: dict[str, Tensor]) -> SampledGraph:
+    """The sub-graph of any sampler output with edges (:class:`TripletSampler`'s or PyG's
+    ``LinkNeighborLoader``'s) as a :class:`SampledGraph` whose ``node[t]`` starts with
+    ``seeds[t]``. A seed the sampler never saw (a negative repaired after PyG sampled) joins
+    without edges.
+
+    Shapes:
+        - **seeds[t]** :math:`[S_t]` sorted unique global ids, for ``'user'`` and ``'item'``
+    """
+    node, local = {}, {}
+    for t, ids in out.node.items():
+        node[t], local[t] = (_seeds_first(ids, seeds[t]) if t in seeds
+                             else (ids, torch.arange(ids.numel())))
+    edge_index = {edge_type: torch.stack([local[edge_type[0]][row],
+                                          local[edge_type[2]][out.col[edge_type]]])
+                  for edge_type, row in out.row.items()}
+    return SampledGraph(node, edge_index, {t: v.numel() for t, v in seeds.items()})
+
+
 class TripletCollate:
     r"""Turn a link sampler's triplet output into a :class:`TripletBatch`.
 
@@ -108,6 +141,8 @@ class TripletCollate:
         pairs: training pairs; when given, negatives that are training items of their user are
             resampled (needed for PyG's blind negative sampling). (default: ``None``)
         seed: seed of the generator used for resampling. (default: ``0``)
+        with_graph: attach the sampled sub-graph (:func:`sampled_graph`) to every batch.
+            (default: ``False``)
 
     Shapes:
         - input metadata: **src_index**, **dst_pos_index** :math:`[B]`,
@@ -115,12 +150,13 @@ class TripletCollate:
         - output: see :class:`TripletBatch` (``item_id`` sorted and unique)
     """
     def __init__(self, data: HeteroData, num_neg: int, pairs: TrainPairs | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, with_graph: bool = False) -> None:
         item = data['item']
         self.x_text, self.x_image = item.x_text, item.x_image
         self.has_text, self.has_image, self.attr = item.has_text, item.has_image, item.attr
         self.num_neg = num_neg
         self.pairs = pairs
+        self.with_graph = with_graph
         self.generator = torch.Generator().manual_seed(seed + 1)
         self._worker_state: dict[str, Any] = {}
 
@@ -129,8 +165,8 @@ class TripletCollate:
         num_pos = src_index.numel()
         user_id = out.node['user'][src_index]
         neg_index = neg_index.reshape(num_pos, self.num_neg)
-        if self.pairs is None:  # the sampler already returns seed items, unique and sorted
-            item_id = out.node['item']
+        if self.pairs is None:  # the sampler returns the seed items first, unique and sorted
+            item_id = out.node['item'][:out.num_sampled_nodes['item'][0]]
         else:
             items = out.node['item']
             pos, neg = items[pos_index], items[neg_index]
@@ -144,7 +180,9 @@ class TripletCollate:
             x_text=self.x_text.index_select(0, item_id),
             x_image=self.x_image.index_select(0, item_id),
             has_text=self.has_text[item_id], has_image=self.has_image[item_id],
-            attr=self.attr.index_select(0, item_id))
+            attr=self.attr.index_select(0, item_id),
+            graph=(sampled_graph(out, {'user': user_id.unique(), 'item': item_id})
+                   if self.with_graph else None))
 
 
 class _TripletFilterMixin:
@@ -176,7 +214,7 @@ class TripletLinkNeighborLoader(_TripletFilterMixin, LinkNeighborLoader):
 def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8,
                       shuffle: bool = True, seed: int = 0, num_workers: int = 0,
                       backend: str = 'auto', num_neighbors: Sequence[int] | None = None,
-                      drop_last: bool = False,
+                      attribute_neighbors: bool = False, drop_last: bool = False,
                       shard: tuple[int, int] | None = None) -> LinkLoader:
     r"""A loader over every ``TRAIN`` edge of ``data[INTERACTS]`` once per epoch, yielding BPR
     triplet batches whose negatives are never training items of their user.
@@ -193,9 +231,13 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
         num_workers: DataLoader worker processes. (default: ``0``)
         backend: ``'auto'``, ``'pyg'`` (``LinkNeighborLoader``) or ``'pure'`` (``LinkLoader`` +
             :class:`~addrl_graph.sampler.TripletSampler`). (default: ``'auto'``)
-        num_neighbors: neighbours per hop for GNN encoders; ``None`` means seed nodes only
-            (``[0]``). The ``'pure'`` backend supports ``[]`` / ``[0]`` only. The batch carries
-            no sub-graph yet. (default: ``None``)
+        num_neighbors: neighbours sampled per hop for graph ID encoders (``-1``: all, ``0``:
+            none), over the ``TRAIN`` edges only; every batch then carries its
+            :class:`~addrl_graph.batch.SampledGraph`. ``None``, ``[]`` or ``[0]``: seed nodes
+            only, no sub-graph. (default: ``None``)
+        attribute_neighbors: sample the attribute-value nodes too (item → value edges, which
+            every item has one of per attribute, and value → item edges), as the ``gcn`` and
+            ``sage`` encoders need. (default: ``False``)
         drop_last: drop the last, smaller batch. (default: ``False``)
         shard: ``(rank, world_size)`` for data-parallel training: iterate over this rank's
             share of the training edges only (:func:`addrl_graph.distributed.shard_indices`
@@ -209,7 +251,10 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
         raise ConfigError(f'batch_size and num_neg must be positive '
                           f'(got batch_size={batch_size}, num_neg={num_neg})')
     backend = resolve_backend(backend)
+    with_graph = samples_neighbors(num_neighbors)
     graph = train_graph(data)
+    if with_graph and not attribute_neighbors:
+        graph = graph.node_type_subgraph(['user', 'item'])
     edge_index = graph[INTERACTS].edge_index
     if edge_index.size(1) == 0:
         log.warning('the graph has no training edges: the loader yields no batch')
@@ -226,11 +271,11 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
                   generator=torch.Generator().manual_seed(seed))
     if backend == 'pure':
         sampler = TripletSampler(graph, num_neighbors, seed=seed, train_pairs=pairs)
-        collate = TripletCollate(graph, num_neg, pairs=None, seed=seed)
+        collate = TripletCollate(graph, num_neg, pairs=None, seed=seed, with_graph=with_graph)
         loader: LinkLoader = TripletLinkLoader(graph, sampler, collate, **kwargs)
     else:
-        collate = TripletCollate(graph, num_neg, pairs=pairs, seed=seed)
+        collate = TripletCollate(graph, num_neg, pairs=pairs, seed=seed, with_graph=with_graph)
         loader = TripletLinkNeighborLoader(graph, list(num_neighbors or [0]), collate, **kwargs)
-    log.info('train loader: backend=%s, %d edges, batch_size=%d, num_neg=%d',
-             backend, edge_index.size(1), batch_size, num_neg)
+    log.info('train loader: backend=%s, %d edges, batch_size=%d, num_neg=%d, num_neighbors=%s',
+             backend, edge_index.size(1), batch_size, num_neg, num_neighbors)
     return loader

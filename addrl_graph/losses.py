@@ -142,7 +142,8 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
 
     Args:
         model: an :class:`addrl_graph.model.ADDRL`.
-        batch: the triplets and the features/labels of their ``M`` unique items.
+        batch: the triplets and the features/labels of their ``M`` unique items; a graph
+            encoder computes their ID chunks on ``batch.graph`` when the batch carries one.
         config: loss weights and switches; :obj:`None` uses ``model.config``. A switch can only
             be on if the model was built with it (it owns the classifiers).
 
@@ -151,9 +152,9 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
         (``bpr``, ``l2``, ``intra``, ``inter``, ``low``; 0 when switched off) plus ``total``.
     """
     config = config if config is not None else model.config
-    user = model.user_chunks(batch.user_id)                                     # [B, K, d]
+    user = model.user_chunks(batch.user_id, batch.graph)                        # [B, K, d]
     items = model.item_chunks(batch.item_id, batch.x_text, batch.x_image,
-                              batch.has_text, batch.has_image)
+                              batch.has_text, batch.has_image, batch.graph)
     pos = model.chunk_scores(user, items.fused[batch.pos_index]).sum(dim=-1)    # [B]
     neg = model.chunk_scores(user, items.fused[batch.neg_index]).sum(dim=-1)    # [B, N]
     zero = pos.new_zeros(())

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from addrl_graph.batch import SampledGraph
 from addrl_graph.config import ModelConfig
 from addrl_graph.data import TRAIN, split_edges
 from addrl_graph.data import attribute_names as meta_attribute_names
@@ -89,12 +90,18 @@ class ADDRL(nn.Module):
     ``self.encoder`` (:mod:`addrl_graph.encoders`; the identity for ``'embedding'``). A graph
     encoder runs on the whole graph: :meth:`user_chunks` propagates (when gradients are on) and
     caches the tables, :meth:`item_chunks` reuses them while no parameter has changed, so one
-    training step propagates once and one evaluation propagates once.
+    training step propagates once and one evaluation propagates once. Given a batch's
+    :class:`~addrl_graph.batch.SampledGraph` (mini-batch training with neighbour sampling) both
+    compute the ID chunks of the batch's users and items on that sub-graph instead, once per
+    step as well; ranking and explanations (:meth:`item_table`, :meth:`user_table`) always use
+    the whole graph.
 
     Shapes:
         - :meth:`user_chunks`: ``[B]`` → ``[B, K, d]``
         - :meth:`item_chunks`: ``[M]``, ``[M, d_t]``, ``[M, d_v]``, ``[M]``, ``[M]`` →
           :class:`ItemChunks`
+        - :meth:`id_tables`: → ``[U, K, d]``, ``[I, K, d]`` (the sampled graph's nodes when
+          given one)
         - :meth:`chunk_scores`: ``[B, K, d]``, ``[B, ..., K, d]`` → ``[B, ..., K]``
         - :meth:`item_table`: → ``[I, K, d]``; :meth:`user_table`: ``[B]`` → ``[B, K, d]``
     """
@@ -168,34 +175,49 @@ class ADDRL(nn.Module):
                 + (['image'] if self.image_proj is not None else []))
 
     # ------------------------------------------------------------------ ID chunks
-    def id_tables(self) -> tuple[Tensor, Tensor]:
-        """ID chunks of every user and item after the encoder: ``[U, K, d]``, ``[I, K, d]``."""
+    def id_tables(self, graph: SampledGraph | None = None) -> tuple[Tensor, Tensor]:
+        """ID chunks after the encoder of every user and item (``[U, K, d]``, ``[I, K, d]``),
+        or of every node of ``graph`` (computed on that sub-graph; its seed rows are the
+        batch's)."""
         K, d = self.num_chunks, self.d_chunk
-        return self.encoder(self.user_embedding.weight.view(-1, K, d),
-                            self.item_embedding.weight.view(-1, K, d))
+        if graph is None:
+            user, item = self.user_embedding.weight, self.item_embedding.weight
+        else:
+            user = self.user_embedding(graph.nodes('user'))
+            item = self.item_embedding(graph.nodes('item'))
+        return self.encoder(user.view(-1, K, d), item.view(-1, K, d), graph)
 
-    def _encoded(self, refresh: bool) -> tuple[Tensor, Tensor]:
-        """:meth:`id_tables`, recomputed when ``refresh`` or when a parameter, the mode or the
-        gradient switch changed since the cached call."""
+    def _encoded(self, refresh: bool, graph: SampledGraph | None) -> tuple[Tensor, Tensor]:
+        """:meth:`id_tables` of ``graph``, recomputed when ``refresh`` or when the graph, a
+        parameter, the mode or the gradient switch changed since the cached call."""
         params = (self.user_embedding.weight, self.item_embedding.weight,
                   *self.encoder.parameters())
-        key = (torch.is_grad_enabled(), self.training,
+        key = (graph, torch.is_grad_enabled(), self.training,
                tuple((p._version, p.data_ptr()) for p in params))
         if refresh or self._tables is None or self._tables[0] != key:
-            self._tables = (key, self.id_tables())
+            self._tables = (key, self.id_tables(graph))
         return self._tables[1]
+
+    def _id_rows(self, node_type: str, ids: Tensor, refresh: bool,
+                 graph: SampledGraph | None) -> Tensor:
+        """Rows ``ids`` (global) of the encoded ID chunks of ``node_type`` (``'user'`` or
+        ``'item'``), from the whole graph or, when given, from ``graph``."""
+        table = dict(zip(('user', 'item'), self._encoded(refresh, graph)))[node_type]
+        return table[ids if graph is None else graph.locate(node_type, ids)]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), '_tables': None}  # tensors inside an autograd graph
 
     # ------------------------------------------------------------------ users
-    def user_chunks(self, user_id: Tensor) -> Tensor:
+    def user_chunks(self, user_id: Tensor, graph: SampledGraph | None = None) -> Tensor:
         """User ID chunks :math:`\\mathbf{v}_u^k` (Eq. 2): ``[B]`` → ``[B, K, d]``. A graph
-        encoder propagates here when gradients are on (the start of a training step)."""
+        encoder propagates here when gradients are on (the start of a training step), over the
+        whole graph or over ``graph``, the batch's sampled neighbourhood (``user_id`` among its
+        seeds)."""
         if not self.encoder.propagates:
             return self.user_embedding(user_id).view(*user_id.shape, self.num_chunks,
                                                      self.d_chunk)
-        return self._encoded(refresh=torch.is_grad_enabled())[0][user_id]
+        return self._id_rows('user', user_id, torch.is_grad_enabled(), graph)
 
     # ------------------------------------------------------------------ items
     def project(self, proj: nn.Linear, x: Tensor) -> Tensor:
@@ -207,7 +229,7 @@ class ADDRL(nn.Module):
         return h.view(x.size(0), self.num_chunks, self.d_chunk)
 
     def item_chunks(self, item_id: Tensor, x_text: Tensor, x_image: Tensor, has_text: Tensor,
-                    has_image: Tensor) -> ItemChunks:
+                    has_image: Tensor, graph: SampledGraph | None = None) -> ItemChunks:
         """All views of ``M`` items and their fusion (Eq. 1-2, 8-9).
 
         Args:
@@ -216,10 +238,12 @@ class ADDRL(nn.Module):
             x_image: ``[M, d_v]`` raw image features (ignored without an image modality).
             has_text: ``[M]`` bool; items without text get fusion weight 0 on text.
             has_image: ``[M]`` bool; items without image get fusion weight 0 on image.
+            graph: the batch's sampled neighbourhood (``item_id`` among its seeds), or
+                :obj:`None` for ID chunks propagated over the whole graph.
         """
         M = item_id.numel()
         if self.encoder.propagates:
-            ids = self._encoded(refresh=False)[1][item_id]
+            ids = self._id_rows('item', item_id, False, graph)
         else:
             ids = self.item_embedding(item_id).view(M, self.num_chunks, self.d_chunk)
         present = torch.stack([torch.ones_like(has_text, dtype=torch.bool),

@@ -5,9 +5,9 @@
 uniformly and replaces collisions, all vectorised.
 
 :class:`TripletSampler` plugs into PyG's :class:`~torch_geometric.loader.LinkLoader` when no
-neighbour-sampling backend (``pyg-lib`` / ``torch-sparse``) is installed. It samples seed nodes
-only (``num_neighbors`` ``[]`` or ``[0]``): enough for embedding-table encoders; GNN encoders
-over sampled neighbourhoods need the PyG backend.
+neighbour-sampling backend (``pyg-lib`` / ``torch-sparse``) is installed. It returns the seed nodes
+alone (``num_neighbors`` ``[]`` or ``[0]``), or their sampled multi-hop neighbourhoods over the
+training graph (:class:`~addrl_graph.neighbors.NeighborIndex`) for graph ID encoders.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from torch_geometric.sampler import (
 
 from addrl_graph.data import INTERACTS, TRAIN, split_edges
 from addrl_graph.errors import ConfigError
+from addrl_graph.neighbors import NeighborIndex, check_num_neighbors, samples_neighbors
 
 
 class TrainPairs:
@@ -127,54 +128,58 @@ class TrainPairs:
             ans = new
 
 
-def worker_generator(generator: torch.Generator, state: dict[str, Any]) -> torch.Generator:
-    """Reseed ``generator`` once per DataLoader worker (and epoch) from the worker's seed.
+def worker_generator(generator: torch.Generator, state: dict[str, Any],
+                     offset: int = 0) -> torch.Generator:
+    """Reseed ``generator`` once per DataLoader worker (and epoch) from the worker's seed
+    (plus ``offset``, which keeps a worker's other generators apart).
 
     Worker processes get copies of the same generator; without this every worker would draw
     the same negatives. In the main process the generator is returned unchanged.
     """
     info = get_worker_info()
     if info is not None and state.get('worker_seed') != info.seed:
-        generator.manual_seed(info.seed)
+        generator.manual_seed(info.seed + offset)
         state['worker_seed'] = info.seed
     return generator
-
-
-def check_num_neighbors(num_neighbors: Sequence[int] | None) -> list[int]:
-    """The pure sampler supports seed nodes only: ``None``, ``[]`` or all-zero hops."""
-    hops = list(num_neighbors or [])
-    if any(n != 0 for n in hops):
-        raise ConfigError('the pure-PyTorch sampler samples seed nodes only, so num_neighbors '
-                          f'must be [] or [0] (got {hops}); install pyg-lib or torch-sparse '
-                          "and use backend='pyg' for neighbourhood sampling")
-    return hops
 
 
 class TripletSampler(BaseSampler):
     r"""A pure-PyTorch :class:`~torch_geometric.sampler.BaseSampler` for BPR triplets.
 
     For each seed edge ``(u, i)`` it draws ``amount`` negative items ``j`` uniformly among the
-    items ``u`` has no training edge with, and returns the seed users and items only, in
-    the layout of PyG's :class:`~torch_geometric.sampler.NeighborSampler` with
-    ``NegativeSampling('triplet')`` (``metadata = (input_id, src_index, dst_pos_index,
-    dst_neg_index, seed_time)``, indices into the sorted unique ``node`` vectors).
+    items ``u`` has no training edge with. The seeds are the batch's users and all its items
+    (positives and negatives), sorted and unique; with ``num_neighbors`` reaching beyond them
+    their neighbourhoods are sampled hop by hop (:meth:`NeighborIndex.sample`), the seeds staying
+    first in every ``node`` vector. The output has the layout of PyG's
+    :class:`~torch_geometric.sampler.NeighborSampler` with ``NegativeSampling('triplet')``
+    (``metadata = (input_id, src_index, dst_pos_index, dst_neg_index, seed_time)``, indices
+    into the seed part of the ``node`` vectors).
 
     Args:
-        data: the graph; its ``TRAIN`` edges define what is not a negative.
-        num_neighbors: ``[]`` or ``[0]`` (seed nodes only). (default: ``None``)
-        seed: seed of the sampler's own :class:`torch.Generator`. (default: ``0``)
+        data: the graph; its ``TRAIN`` edges define what is not a negative and what can be
+            sampled, its attribute node types (if any) are sampled too.
+        num_neighbors: fan-out per hop (``-1``: all neighbours); ``None``, ``[]`` or ``[0]``
+            return the seed nodes only, with no edges. (default: ``None``)
+        seed: seed of the sampler's own :class:`torch.Generator` (and, plus 2, of the one that
+            samples neighbourhoods, so that the triplets do not depend on ``num_neighbors``).
+            (default: ``0``)
         train_pairs: a prebuilt :class:`TrainPairs` to share. (default: ``None``)
 
     Shapes:
-        - **node['user']** :math:`[B_u]`, **node['item']** :math:`[M]`
+        - **node['user']** :math:`[N_u]` starting with the :math:`B_u` unique users,
+          **node['item']** :math:`[N_i]` starting with the :math:`M` unique items
+        - **row[r]**, **col[r]** :math:`[E_r]` local indices per relation (none when seed-only)
         - **src_index**, **dst_pos_index** :math:`[B]`; **dst_neg_index** :math:`[B, N]`
     """
     def __init__(self, data: HeteroData, num_neighbors: Sequence[int] | None = None,
                  seed: int = 0, train_pairs: TrainPairs | None = None) -> None:
         self.num_neighbors = check_num_neighbors(num_neighbors)
+        self.neighbors = NeighborIndex(data) if samples_neighbors(self.num_neighbors) else None
         self.pairs = train_pairs if train_pairs is not None else TrainPairs.from_data(data)
         self.generator = torch.Generator().manual_seed(seed)
+        self.neighbor_generator = torch.Generator().manual_seed(seed + 2)
         self._worker_state: dict[str, Any] = {}
+        self._neighbor_worker_state: dict[str, Any] = {}
 
     def sample_from_edges(self, inputs: EdgeSamplerInput,
                           neg_sampling: NegativeSampling | None = None) -> HeteroSamplerOutput:
@@ -193,10 +198,14 @@ class TripletSampler(BaseSampler):
         item, item_index = torch.unique(torch.cat([dst, neg.view(-1)]), return_inverse=True)
         metadata = (inputs.input_id, src_index, item_index[:num_pos],
                     item_index[num_pos:].view(num_pos, num_neg), None)
-        return HeteroSamplerOutput(
-            node={'user': user, 'item': item}, row={}, col={}, edge={},
-            num_sampled_nodes={'user': [user.numel()], 'item': [item.numel()]},
-            metadata=metadata)
+        node, row, col = {'user': user, 'item': item}, {}, {}
+        counts = {'user': [user.numel()], 'item': [item.numel()]}
+        if self.neighbors is not None:
+            generator = worker_generator(self.neighbor_generator, self._neighbor_worker_state,
+                                         offset=2)
+            node, row, col, counts = self.neighbors.sample(node, self.num_neighbors, generator)
+        return HeteroSamplerOutput(node=node, row=row, col=col, edge={},
+                                   num_sampled_nodes=counts, metadata=metadata)
 
     def sample_from_nodes(self, index: Any, **kwargs: Any) -> Any:
         raise NotImplementedError('TripletSampler samples from training edges only; use it '

@@ -21,6 +21,7 @@ from addrl_graph.config import ModelConfig
 from addrl_graph.data import load_graph
 from addrl_graph.distributed import (DistContext, broadcast_from_main, data_parallel,
                                      mean_over_ranks)
+from addrl_graph.encoders import ATTRIBUTE_ENCODERS
 from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.evaluate import evaluate
 from addrl_graph.io import atomic_write_bytes, atomic_write_json
@@ -46,6 +47,11 @@ class TrainConfig:
         device: ``cpu`` or ``cuda[:n]``.
         max_minutes: stop after the epoch that exceeds this wall-clock budget.
         eval_batch_size: users per block in the validation full ranking.
+        num_neighbors: mini-batch training of a graph ID encoder (``addrl`` with
+            ``id_encoder`` ``lightgcn``, ``gcn`` or ``sage``): neighbours sampled per hop, one
+            fan-out (``>= 1``, or ``-1`` for all) per encoder layer; every step then encodes the
+            batch's sampled neighbourhood instead of the whole graph. ``None``: the whole graph
+            every step. Evaluation always encodes the whole graph. (command line: ``10,5``)
         baseline: keyword options of the baseline model (``embedding_dim``, ``l2``).
     """
     model: str = 'addrl'
@@ -58,7 +64,15 @@ class TrainConfig:
     device: str = 'cpu'
     max_minutes: float | None = None
     eval_batch_size: int = 1024
+    num_neighbors: list[int] | None = None
     baseline: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_neighbors, str):  # from the command line: '10,5'
+            try:
+                self.num_neighbors = [int(n) for n in self.num_neighbors.split(',')]
+            except ValueError:
+                pass  # validate() names the field
 
     def validate(self) -> TrainConfig:
         checks = [
@@ -69,12 +83,33 @@ class TrainConfig:
             (self.num_neg >= 1, 'num_neg', 'an int >= 1'),
             (self.patience >= 1, 'patience', 'an int >= 1'),
             (self.max_minutes is None or self.max_minutes > 0, 'max_minutes', 'a number > 0'),
+            (self.num_neighbors is None
+             or (isinstance(self.num_neighbors, list) and len(self.num_neighbors) > 0
+                 and all(isinstance(n, int) and not isinstance(n, bool) and (n >= 1 or n == -1)
+                         for n in self.num_neighbors)),
+             'num_neighbors', 'a list of fan-outs >= 1 or -1 (all), one per encoder layer'),
         ]
         for ok, name, expected in checks:
             if not ok:
                 raise ConfigError(f'--{name.replace("_", "-")} must be {expected} '
                                   f'(got {getattr(self, name)!r})')
         return self
+
+
+def check_num_neighbors(train_config: TrainConfig, model_config: ModelConfig) -> None:
+    """Neighbour sampling needs AD-DRL with a graph ID encoder and one fan-out per encoder
+    layer; raise :class:`ConfigError` otherwise."""
+    hops = train_config.num_neighbors
+    if hops is None:
+        return
+    if train_config.model != 'addrl' or model_config.id_encoder == 'embedding':
+        raise ConfigError(f'--num-neighbors samples the neighbourhoods a graph ID encoder '
+                          f'propagates over: use it with --model addrl and --id-encoder '
+                          f'lightgcn, gcn or sage (got model={train_config.model!r}, '
+                          f'id_encoder={model_config.id_encoder!r})')
+    if len(hops) != model_config.encoder_layers:
+        raise ConfigError(f'--num-neighbors needs one fan-out per encoder layer, '
+                          f'{model_config.encoder_layers} (got {hops})')
 
 
 def run_config(data_dir: Path, meta: dict[str, Any], train_config: TrainConfig,
@@ -116,6 +151,7 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     """
     train_config = (train_config or TrainConfig()).validate()
     model_config = (model_config or ModelConfig()).validate()
+    check_num_neighbors(train_config, model_config)
     run_dir = Path(run_dir)
     data, meta = load_graph(data_dir)
     config = run_config(Path(data_dir), meta, train_config, model_config)
@@ -149,7 +185,8 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     started = time.perf_counter()
     for epoch in range(start_epoch, train_config.epochs):
         row = _train_epoch(model, objective, optimizer, data, train_config, epoch, device,
-                           progress and ctx.is_main, ctx)
+                           progress and ctx.is_main, ctx,
+                           attribute_neighbors=model_config.id_encoder in ATTRIBUTE_ENCODERS)
         model.eval()
         valid = (evaluate(model, data, 'valid', user_batch_size=train_config.eval_batch_size,
                           device=device, progress=False) if ctx.is_main else None)
@@ -184,14 +221,18 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
 
 
 def _train_epoch(model, objective, optimizer, data, train_config: TrainConfig, epoch: int,
-                 device: torch.device, progress: bool,
-                 ctx: DistContext | None = None) -> dict[str, Any]:
+                 device: torch.device, progress: bool, ctx: DistContext | None = None,
+                 attribute_neighbors: bool = False) -> dict[str, Any]:
     """One pass over every training edge (this rank's shard of them under data parallelism);
-    returns the epoch's mean loss terms (averaged over ranks) and seconds."""
+    returns the epoch's mean loss terms (averaged over ranks) and seconds. With
+    ``train_config.num_neighbors`` the batches carry sampled neighbourhoods (with the
+    attribute-value nodes when ``attribute_neighbors``)."""
     ctx = ctx or DistContext()
     loader = make_train_loader(data, batch_size=-(-train_config.batch_size // ctx.world_size),
                                num_neg=train_config.num_neg, shuffle=True,
                                seed=train_config.seed * 1_000_003 + epoch,
+                               num_neighbors=train_config.num_neighbors,
+                               attribute_neighbors=attribute_neighbors,
                                shard=(ctx.rank, ctx.world_size) if ctx.active else None)
     model.train()
     sums: dict[str, float] = {}
@@ -213,6 +254,8 @@ def _train_epoch(model, objective, optimizer, data, train_config: TrainConfig, e
 
 
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    # a run saved before a TrainConfig field existed used that field's default
+    saved = {**saved, 'train': {**dataclasses.asdict(TrainConfig()), **saved.get('train', {})}}
     for key in ('graph_sha256', 'attributes', 'train', 'model'):
         if saved.get(key) != current.get(key):
             raise CheckpointError(f'cannot resume: {key} differs from the checkpoint '

@@ -9,9 +9,13 @@ costs the same to train on; the JSON says so. Medians over ``--repeats``.
 ``sage``). ``--scale N`` tiles the graph ``N`` times (disjoint copies of users, items and
 interactions sharing the attribute values), so epoch time and memory can be read at 1x, 2x,
 4x the size; run one scale per process, since peak RSS only grows within a process.
+``--num-neighbors 10,5`` trains a graph encoder on sampled neighbourhoods (one fan-out per
+encoder layer) instead of the whole graph every step; the loader figure then includes the
+sampling.
 
     python bench/bench_train_eval.py --preset sports --repeats 3
     python bench/bench_train_eval.py --id-encoder lightgcn --scale 2 --repeats 1
+    python bench/bench_train_eval.py --id-encoder lightgcn --num-neighbors 10,5 --repeats 1
 """
 from __future__ import annotations
 
@@ -80,18 +84,20 @@ def _attribute_names(data) -> list[str]:
     return [t for t in data.node_types if t not in ('user', 'item')]
 
 
-def loader_rate(data, batch_size: int, num_neg: int) -> float:
-    """Positive edges per second of one full pass of the training loader alone."""
+def loader_rate(data, batch_size: int, num_neg: int, **sampling) -> float:
+    """Positive edges per second of one full pass of the training loader alone (``sampling``:
+    ``num_neighbors`` and ``attribute_neighbors`` of the loader)."""
     from addrl_graph.loader import make_train_loader
 
     start, edges = time.perf_counter(), 0
-    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=1):
+    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=1,
+                                   **sampling):
         edges += batch.num_users
     return edges / (time.perf_counter() - start)
 
 
 def epoch_seconds(data, meta, model_name: str, batch_size: int, num_neg: int, device,
-                  model_config=None) -> float:
+                  model_config=None, **sampling) -> float:
     """Seconds of one training epoch (every training edge once) with the real objective."""
     from addrl_graph.loader import make_train_loader
     from addrl_graph.registry import build_model
@@ -100,7 +106,8 @@ def epoch_seconds(data, meta, model_name: str, batch_size: int, num_neg: int, de
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     start = time.perf_counter()
-    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=0):
+    for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=0,
+                                   **sampling):
         loss, _ = objective(model, batch.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -126,22 +133,30 @@ def main() -> None:
                    choices=['embedding', 'lightgcn', 'gcn', 'sage'])
     p.add_argument('--encoder-layers', type=int, default=2)
     p.add_argument('--scale', type=int, default=1, help='tile the graph this many times')
+    p.add_argument('--num-neighbors', help='fan-outs per encoder layer, e.g. 10,5 (default: '
+                   'the whole graph every step)')
     args = p.parse_args()
     from addrl_graph.config import ModelConfig
     from addrl_graph.data import load_graph
+    from addrl_graph.encoders import ATTRIBUTE_ENCODERS
     from addrl_graph.evaluate import evaluate
+    from addrl_graph.train import TrainConfig, check_num_neighbors
 
+    model_config = ModelConfig(id_encoder=args.id_encoder, encoder_layers=args.encoder_layers)
+    train_config = TrainConfig(model=args.model, num_neighbors=args.num_neighbors).validate()
+    check_num_neighbors(train_config, model_config)
     device = torch.device(args.device)
     graph_dir = args.data or synthetic_graph(args.preset,
                                              args.work or Path(tempfile.mkdtemp(prefix='bench_')))
     data, meta = load_graph(graph_dir)
     data = tile_graph(data, args.scale)
-    model_config = ModelConfig(id_encoder=args.id_encoder, encoder_layers=args.encoder_layers)
+    sampling = {'num_neighbors': train_config.num_neighbors,
+                'attribute_neighbors': args.id_encoder in ATTRIBUTE_ENCODERS}
     epochs, evals, rates = [], [], []
     for _ in range(args.repeats):
-        rates.append(loader_rate(data, args.batch_size, args.num_neg))
+        rates.append(loader_rate(data, args.batch_size, args.num_neg, **sampling))
         seconds, model = epoch_seconds(data, meta, args.model, args.batch_size, args.num_neg,
-                                       device, model_config)
+                                       device, model_config, **sampling)
         epochs.append(seconds)
         start = time.perf_counter()
         evaluate(model, data, 'test', device=device, progress=False)
@@ -150,7 +165,7 @@ def main() -> None:
     report = {
         'graph': str(graph_dir), 'model': args.model, 'device': str(device),
         'id_encoder': args.id_encoder, 'encoder_layers': args.encoder_layers,
-        'scale': args.scale,
+        'num_neighbors': train_config.num_neighbors, 'scale': args.scale,
         'parameters': sum(p.numel() for p in model.parameters()),
         'features': f"text {meta['text_encoder']['name']}, image {meta['image_encoder']['name']}",
         'users': data['user'].num_nodes, 'items': data['item'].num_nodes,

@@ -171,7 +171,9 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match='backend'):
         make_train_loader(data, backend='fast')
     with pytest.raises(ConfigError, match='num_neighbors'):
-        make_train_loader(data, backend='pure', num_neighbors=[10, 10])
+        make_train_loader(data, backend='pure', num_neighbors=[10, -2])
+    batch = next(iter(make_train_loader(data, backend='pure', num_neighbors=[10, 10])))
+    assert batch.validate().graph is not None  # multi-hop sampling (test_neighbor_sampling.py)
     with pytest.raises(ConfigError, match='batch_size'):
         make_train_loader(data, batch_size=0)
     if not has_pyg_sampler():
@@ -196,8 +198,9 @@ def _seed_only_sample(self, seed, seed_time=None, **kwargs):
 
 
 def _layout(batch: TripletBatch):
+    assert batch.graph is None  # seed nodes only
     return {name: (tuple(getattr(batch, name).shape[1:]), getattr(batch, name).dtype)
-            for name in batch.__dataclass_fields__}
+            for name in batch.__dataclass_fields__ if name != 'graph'}
 
 
 @pytest.mark.filterwarnings("ignore:Using 'NeighborSampler' without a 'pyg-lib'")
