@@ -362,9 +362,18 @@ class HeteroGNNEncoder(_LayerCombination):
         return {et: chunk_edges(graph.edges(et), self.num_chunks, self._chunks(et))
                 for et in self.edge_types}
 
+    def _check_sampled(self, graph: SampledGraph) -> None:
+        missing = [a for a in self.attribute_names if a not in graph.node]
+        if missing:
+            raise ConfigError(f'the {self.conv} encoder needs the attribute-value nodes in the '
+                              'sampled graph: build the loader with attribute_neighbors=True '
+                              f'(got a graph without {missing})')
+
     def forward(self, user: Tensor, item: Tensor,
                 graph: SampledGraph | None = None) -> tuple[Tensor, Tensor]:
         K, d = self.num_chunks, self.d_chunk
+        if graph is not None:
+            self._check_sampled(graph)
         x = {'user': user, 'item': item,
              **{a: (emb.weight if graph is None else emb(graph.nodes(a))).view(-1, K, d)
                 for a, emb in self.attribute_embedding.items()}}

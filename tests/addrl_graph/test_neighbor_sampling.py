@@ -220,6 +220,13 @@ def test_sampled_lightgcn_is_unbiased(sparse_graph):
     assert (mean - full).abs().max() < 0.1 < (draws[0] - full).abs().max()
 
 
+def test_attribute_encoders_refuse_a_graph_without_attribute_values(sparse_graph):
+    model = random_model(sparse_graph, 'sage')
+    batch = first_batch(sparse_graph[0], [3, 2], 'lightgcn')  # users and items only
+    with pytest.raises(ConfigError, match='attribute_neighbors=True'):
+        addrl_loss(model, batch)
+
+
 @pytest.mark.parametrize('name', ['lightgcn', 'gcn', 'sage'])
 def test_chunks_never_mix_on_a_sampled_graph(sparse_graph, name):
     model = random_model(sparse_graph, name)
