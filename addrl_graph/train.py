@@ -26,6 +26,7 @@ from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.evaluate import evaluate
 from addrl_graph.io import atomic_write_bytes, atomic_write_json
 from addrl_graph.loader import make_train_loader
+from addrl_graph.optim import make_optimizer
 from addrl_graph.registry import MODEL_NAMES, build_model
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class TrainConfig:
             fan-out (``>= 1``, or ``-1`` for all) per encoder layer; every step then encodes the
             batch's sampled neighbourhood instead of the whole graph. ``None``: the whole graph
             every step. Evaluation always encodes the whole graph. (command line: ``10,5``)
+        sparse_embeddings: update the user and item ID tables sparsely (lazy Adam, see
+            :mod:`addrl_graph.optim`): a step then costs the batch, not the whole tables, which
+            matters on large graphs. AD-DRL with the ``embedding`` ID encoder or with
+            ``num_neighbors``; single process.
         baseline: keyword options of the baseline model (``embedding_dim``, ``l2``).
     """
     model: str = 'addrl'
@@ -65,6 +70,7 @@ class TrainConfig:
     max_minutes: float | None = None
     eval_batch_size: int = 1024
     num_neighbors: list[int] | None = None
+    sparse_embeddings: bool = False
     baseline: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +118,23 @@ def check_num_neighbors(train_config: TrainConfig, model_config: ModelConfig) ->
                           f'{model_config.encoder_layers} (got {hops})')
 
 
+def check_sparse_embeddings(train_config: TrainConfig, model_config: ModelConfig,
+                            ctx: DistContext) -> None:
+    """Sparse table updates need AD-DRL reading its tables by row, in one process."""
+    if not train_config.sparse_embeddings:
+        return
+    reads_rows = model_config.id_encoder == 'embedding' or train_config.num_neighbors
+    if train_config.model != 'addrl' or not reads_rows:
+        raise ConfigError('--sparse-embeddings needs --model addrl with --id-encoder embedding '
+                          'or with --num-neighbors (full-graph propagation reads whole tables) '
+                          f'(got model={train_config.model!r}, '
+                          f'id_encoder={model_config.id_encoder!r}, '
+                          f'num_neighbors={train_config.num_neighbors})')
+    if ctx.active:
+        raise ConfigError('--sparse-embeddings runs in a single process (DDP would need a '
+                          f'sparse all-reduce) (got {ctx.world_size} processes)')
+
+
 def run_config(data_dir: Path, meta: dict[str, Any], train_config: TrainConfig,
                model_config: ModelConfig) -> dict[str, Any]:
     """What ``config.json`` holds: enough to rebuild the model and check it fits the graph."""
@@ -152,17 +175,18 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     train_config = (train_config or TrainConfig()).validate()
     model_config = (model_config or ModelConfig()).validate()
     check_num_neighbors(train_config, model_config)
+    ctx = distributed or DistContext.current()
+    check_sparse_embeddings(train_config, model_config, ctx)
     run_dir = Path(run_dir)
     data, meta = load_graph(data_dir)
     config = run_config(Path(data_dir), meta, train_config, model_config)
     device = torch.device(train_config.device)
-    ctx = distributed or DistContext.current()
 
     torch.manual_seed(train_config.seed)
     model, objective = build_model(train_config.model, data, meta, model_config,
                                    train_config.baseline)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    optimizer = make_optimizer(model, train_config.lr, train_config.sparse_embeddings)
     start_epoch, best, best_epoch, stale = 0, -1.0, -1, 0
     if resume:
         state, info = load_checkpoint(run_dir, 'last', map_location=device)

@@ -97,14 +97,15 @@ def loader_rate(data, batch_size: int, num_neg: int, **sampling) -> float:
 
 
 def epoch_seconds(data, meta, model_name: str, batch_size: int, num_neg: int, device,
-                  model_config=None, **sampling) -> float:
+                  model_config=None, sparse_embeddings: bool = False, **sampling) -> float:
     """Seconds of one training epoch (every training edge once) with the real objective."""
     from addrl_graph.loader import make_train_loader
+    from addrl_graph.optim import make_optimizer
     from addrl_graph.registry import build_model
 
     model, objective = build_model(model_name, data, meta, model_config)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = make_optimizer(model, 1e-4, sparse_embeddings)
     start = time.perf_counter()
     for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=0,
                                    **sampling):
@@ -135,6 +136,8 @@ def main() -> None:
     p.add_argument('--scale', type=int, default=1, help='tile the graph this many times')
     p.add_argument('--num-neighbors', help='fan-outs per encoder layer, e.g. 10,5 (default: '
                    'the whole graph every step)')
+    p.add_argument('--sparse-embeddings', action='store_true',
+                   help='lazy Adam on the ID tables (addrl_graph.optim)')
     args = p.parse_args()
     from addrl_graph.config import ModelConfig
     from addrl_graph.data import load_graph
@@ -156,7 +159,8 @@ def main() -> None:
     for _ in range(args.repeats):
         rates.append(loader_rate(data, args.batch_size, args.num_neg, **sampling))
         seconds, model = epoch_seconds(data, meta, args.model, args.batch_size, args.num_neg,
-                                       device, model_config, **sampling)
+                                       device, model_config, args.sparse_embeddings,
+                                       **sampling)
         epochs.append(seconds)
         start = time.perf_counter()
         evaluate(model, data, 'test', device=device, progress=False)
@@ -166,6 +170,7 @@ def main() -> None:
         'graph': str(graph_dir), 'model': args.model, 'device': str(device),
         'id_encoder': args.id_encoder, 'encoder_layers': args.encoder_layers,
         'num_neighbors': train_config.num_neighbors, 'scale': args.scale,
+        'sparse_embeddings': args.sparse_embeddings,
         'parameters': sum(p.numel() for p in model.parameters()),
         'features': f"text {meta['text_encoder']['name']}, image {meta['image_encoder']['name']}",
         'users': data['user'].num_nodes, 'items': data['item'].num_nodes,

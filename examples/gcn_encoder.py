@@ -28,6 +28,13 @@ VARIANTS = {
     'sage+aware': dict(id_encoder='sage', attribute_aware=True),
 }
 
+#: Learning rate per encoder unless ``--lr`` is given. Propagation averages an ego embedding
+#: with its neighbours' (weights 1/sqrt(deg_u deg_i)), so a graph encoder's output moves less per
+#: Adam step than a plain embedding: on ``small`` (50 epochs) lightgcn reached validation
+#: Recall@20 0.229 at lr 1e-2 and 0.299 at 3e-2, while the embedding peaks at 1e-2 (0.321;
+#: 0.301 at 3e-2).
+LEARNING_RATES = {'embedding': 1e-2, 'lightgcn': 3e-2, 'gcn': 3e-2, 'sage': 3e-2}
+
 
 def small_graph(work: Path, quiet: bool) -> Path:
     """The ``small`` preset with minilm text and EfficientNet image features (short documents,
@@ -47,9 +54,11 @@ def small_graph(work: Path, quiet: bool) -> Path:
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'encoder':<12} {'valid R@20':>10} {'valid N@20':>10} {'best ep':>7} {'s/epoch':>8}"]
+    lines = [f"{'encoder':<12} {'lr':>6} {'valid R@20':>10} {'valid N@20':>10} {'best ep':>7} "
+             f"{'s/epoch':>8}"]
     for r in rows:
-        lines.append(f"{r['encoder']:<12} {r['recall@20']:>10.4f} {r['ndcg@20']:>10.4f} "
+        lines.append(f"{r['encoder']:<12} {r['lr']:>6g} {r['recall@20']:>10.4f} "
+                     f"{r['ndcg@20']:>10.4f} "
                      f"{r['best_epoch']:>7d} {r['seconds_per_epoch']:>8.2f}")
     return '\n'.join(lines)
 
@@ -61,7 +70,7 @@ def main() -> int:
     p.add_argument('--out', type=Path, default=Path('runs/gcn_encoder'))
     p.add_argument('--encoders', default=','.join(VARIANTS), help=f'subset of {list(VARIANTS)}')
     p.add_argument('--epochs', type=int, default=30)
-    p.add_argument('--lr', type=float, default=1e-2)
+    p.add_argument('--lr', type=float, help='one rate for all (default: LEARNING_RATES)')
     p.add_argument('--layers', type=int, default=2, help='encoder_layers')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='cpu')
@@ -82,12 +91,15 @@ def main() -> int:
             if (run_dir / 'results.json').is_file():
                 results = json.loads((run_dir / 'results.json').read_text())
             else:
+                lr = args.lr or LEARNING_RATES[VARIANTS[name]['id_encoder']]
                 results = train(graph, run_dir,
-                                TrainConfig(lr=args.lr, epochs=args.epochs, patience=args.epochs,
+                                TrainConfig(lr=lr, epochs=args.epochs, patience=args.epochs,
                                             seed=args.seed, device=args.device),
                                 ModelConfig(encoder_layers=args.layers, **VARIANTS[name]),
                                 progress=not args.quiet)
-            rows.append({'encoder': name, 'best_epoch': results['best_epoch'],
+            lr_used = json.loads((run_dir / 'config.json').read_text())['train']['lr']
+            rows.append({'encoder': name, 'lr': lr_used,
+                         'best_epoch': results['best_epoch'],
                          'seconds_per_epoch': results['seconds_per_epoch'],
                          **{k: results['valid'][k] for k in ('recall@20', 'ndcg@20')}})
             if not args.quiet:
@@ -95,8 +107,7 @@ def main() -> int:
     except AddrlError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    print(f'graph: {graph}; {args.epochs} epochs, lr {args.lr}, best epoch by validation '
-          'Recall@20')
+    print(f'graph: {graph}; {args.epochs} epochs, best epoch by validation Recall@20')
     print(format_rows(rows))
     return 0
 

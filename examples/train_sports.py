@@ -57,7 +57,7 @@ def prepare_graph(args: argparse.Namespace) -> tuple[Path, str]:
                      f'or put real dumps in {args.raw} to use real data)')
         fmt, reviews, meta, images = '2014', raw / 'reviews.json.gz', raw / 'meta.json.gz', raw / 'images'
         graph_dir = args.work / f'sports-synthetic-{args.preset}'
-        # 32-pixel drawings and template texts: small encoder inputs lose nothing and keep the
+        # Drawn images and template texts: small encoder inputs lose nothing and keep the
         # CPU budget (real dumps use the encoders' full sizes).
         fast = {'image_size': 64, 'text_max_length': 32, 'text_reviews': False}
     print(f'data: {data_line}', flush=True)
@@ -99,6 +99,8 @@ def main() -> int:
     p.add_argument('--epochs', type=int, default=1000)
     p.add_argument('--full', action='store_true',
                    help='paper budget: no time limit, early stopping with patience 50')
+    p.add_argument('--id-encoder', default='embedding',
+                   help='AD-DRL ID-chunk encoder: embedding, lightgcn, gcn or sage')
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true')
     p.add_argument('--ddp', action='store_true',
@@ -122,7 +124,8 @@ def main() -> int:
                                    lr=1e-4 if args.full else args.lr,
                                    max_minutes=None if args.full else args.minutes,
                                    patience=50 if args.full else 10)
-        results = compare(graph_dir, args.out, train_config, ModelConfig(),
+        results = compare(graph_dir, args.out, train_config,
+                          ModelConfig(id_encoder=args.id_encoder),
                           models=tuple(args.models.split(',')), baseline_lr=args.baseline_lr,
                           progress=not args.quiet)
     except AddrlError as e:

@@ -1,0 +1,69 @@
+"""Sparse (lazy Adam) updates of the ID tables: only the batch's rows move, runs resume."""
+import pytest
+import torch
+
+from addrl_graph.config import ModelConfig
+from addrl_graph.errors import ConfigError
+from addrl_graph.loader import make_train_loader
+from addrl_graph.losses import addrl_loss
+from addrl_graph.model import ADDRL
+from addrl_graph.optim import LazyAdam, make_optimizer
+from addrl_graph.train import TrainConfig, train
+
+
+def test_only_the_batch_rows_move(tiny_graph, one_thread):
+    data, meta = tiny_graph
+    torch.manual_seed(0)
+    model = ADDRL.from_graph(data, meta, ModelConfig(d_chunk=8))
+    optimizer = make_optimizer(model, 1e-2, sparse_embeddings=True)
+    assert isinstance(optimizer, LazyAdam)
+    batch = next(iter(make_train_loader(data, batch_size=3, num_neg=2)))
+    before = model.user_embedding.weight.detach().clone()
+    loss, _ = addrl_loss(model, batch)
+    optimizer.zero_grad()
+    loss.backward()
+    assert model.user_embedding.weight.grad.is_sparse
+    assert not model.text_proj.weight.grad.is_sparse
+    optimizer.step()
+    moved = (model.user_embedding.weight.detach() != before).any(1)
+    assert set(moved.nonzero().view(-1).tolist()) == set(batch.user_id.tolist())
+
+
+def _graph_dir(tmp_path, tiny_graph):
+    from addrl_graph.data import save_graph
+    data, meta = tiny_graph
+    save_graph(tmp_path / 'graph', data, dict(meta))
+    return tmp_path / 'graph'
+
+
+def test_sparse_run_trains_and_its_optimizer_state_reloads(tmp_path, tiny_graph, one_thread):
+    from addrl_graph.checkpoint import load_checkpoint
+    graph = _graph_dir(tmp_path, tiny_graph)
+    config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, sparse_embeddings=True)
+    results = train(graph, tmp_path / 'run', config, ModelConfig(d_chunk=8), progress=False)
+    assert results['test']['recall@20'] >= 0
+    state, _ = load_checkpoint(tmp_path / 'run', 'last')
+    optimizer = make_optimizer(ADDRL.from_graph(*tiny_graph, ModelConfig(d_chunk=8)), 1e-2,
+                               True)
+    optimizer.load_state_dict(state['optimizer'])
+    steps = optimizer.sparse.state_dict()['state'][0]['step']
+    assert int(steps) == 3 * -(-len(tiny_graph[0]['user', 'interacts', 'item'].split
+                                    .eq(0).nonzero()) // 8)
+
+
+def test_sparse_embeddings_refused_where_tables_are_dense(tmp_path, tiny_graph):
+    graph = _graph_dir(tmp_path, tiny_graph)
+    sparse = TrainConfig(epochs=1, sparse_embeddings=True)
+    with pytest.raises(ConfigError, match='full-graph propagation'):
+        train(graph, tmp_path / 'a', sparse, ModelConfig(id_encoder='lightgcn'), progress=False)
+    with pytest.raises(ConfigError, match="model='bpr-mf'"):
+        train(graph, tmp_path / 'b', TrainConfig(model='bpr-mf', sparse_embeddings=True),
+              progress=False)
+    # sampled neighbourhoods read the tables by row again
+    train(graph, tmp_path / 'c', TrainConfig(epochs=1, batch_size=8, sparse_embeddings=True,
+                                             num_neighbors=[3, 3]),
+          ModelConfig(id_encoder='lightgcn', d_chunk=8), progress=False)
+    dense = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))]).state_dict()
+    model = ADDRL.from_graph(*tiny_graph, ModelConfig(d_chunk=8))
+    with pytest.raises(ConfigError, match='dense Adam state'):
+        make_optimizer(model, 1e-2, True).load_state_dict(dense)
