@@ -286,8 +286,9 @@ def explain(run_or_model: RunOrModel, user: str, item: str, data: HeteroData | N
     attribute values and the top attribute of one user–item pair (dump ids)."""
     ex = as_explainer(run_or_model, data, meta)
     u, i = ex.user_index(user), ex.item_index(item)
-    terms = ex.terms(u, i)[0, 0]
-    lift = (terms - ex.user_baseline(u)[0]).tolist()
+    all_terms = ex.terms(u)[0]                                               # [I, K]
+    terms = all_terms[int(i)]
+    lift = (terms - all_terms.mean(0)).tolist()
     weights = ex.weights[int(i)].tolist()
     attr = ex.data['item'].attr[int(i)].tolist()
     num_attrs = len(ex.attribute_names)

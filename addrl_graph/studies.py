@@ -174,11 +174,8 @@ def planted_preferences(ex: Explainer, ground_truth: dict[str, Any]) -> dict[int
     return out
 
 
-def mean_heldout_terms(ex: Explainer, split: int = TEST,
-                       centred: bool = True) -> tuple[Tensor, Tensor]:
-    """Mean Eq. 11 term of every chunk over each user's held-out items of ``split``; with
-    ``centred``, minus the user's mean term over all items (the lift of
-    :attr:`~addrl_graph.explain.Explanation.lift`).
+def mean_heldout_terms(ex: Explainer, split: int = TEST) -> tuple[Tensor, Tensor]:
+    """Mean Eq. 11 term of every chunk over each user's held-out items of ``split``.
 
     Returns:
         ``(users [B], terms [B, K])`` for the users with a held-out item.
@@ -188,8 +185,7 @@ def mean_heldout_terms(ex: Explainer, split: int = TEST,
     terms = ex.pair_terms(row, col).cpu()
     sums = torch.zeros(users.numel(), terms.size(1)).index_add_(0, position, terms)
     counts = torch.bincount(position, minlength=users.numel()).clamp(min=1)
-    means = sums / counts.unsqueeze(1)
-    return users, means - ex.user_baseline(users).cpu() if centred else means
+    return users, sums / counts.unsqueeze(1)
 
 
 def _recovery_confusion(ex: Explainer, planted: dict[int, tuple[int, int]], users: Tensor,
@@ -215,7 +211,7 @@ def planted_recovery(ex: Explainer, ground_truth: dict[str, Any],
         'confusion': {planted: {argmax: n}}}`` (confusion of the lifts).
     """
     planted = planted_preferences(ex, ground_truth)
-    users, raw = mean_heldout_terms(ex, split, centred=False)
+    users, raw = mean_heldout_terms(ex, split)
     lifted = raw - ex.user_baseline(users).cpu()
     confusion = _recovery_confusion(ex, planted, users, lifted)
     confusion_raw = _recovery_confusion(ex, planted, users, raw)
