@@ -12,21 +12,20 @@ from addrl_graph.train import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 TABLE_METRICS = ('recall@20', 'ndcg@20', 'precision@20', 'hit@20', 'recall@50', 'ndcg@50')
-BASELINE_LR = 1e-3
 
 
 def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig,
             model_config: ModelConfig, models: tuple[str, ...] = MODEL_NAMES,
-            baseline_lr: float = BASELINE_LR, progress: bool = True) -> list[dict[str, Any]]:
+            progress: bool = True) -> list[dict[str, Any]]:
     """Train each model in ``models`` into ``out_dir/<model>`` and return their results.
 
-    Baselines use ``baseline_lr`` (their usual Adam rate; the paper's 1e-4 is AD-DRL's) and
-    otherwise the same budget: epochs, batch size, negatives, patience, time limit.
+    Every model shares the budget (epochs, batch size, patience, time limit); the fields of
+    ``train_config`` left at :obj:`None` (``lr``, ``num_neg``, baseline options) take each
+    model's own tuned default (:data:`addrl_graph.registry.MODEL_DEFAULTS`).
     """
     results = []
     for name in models:
-        config = dataclasses.replace(train_config, model=name,
-                                     lr=train_config.lr if name == 'addrl' else baseline_lr)
+        config = dataclasses.replace(train_config, model=name)
         logger.info('training %s', name)
         results.append(train(data_dir, Path(out_dir) / name, config, model_config,
                              progress=progress))

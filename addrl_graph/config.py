@@ -186,10 +186,43 @@ class ModelConfig:
         return cls(**values).validate()
 
 
+@dataclass
+class BaselineConfig:
+    """Options of the comparison models (:mod:`addrl_graph.baselines`); :obj:`None` takes the
+    model's tuned default from :data:`addrl_graph.registry.MODEL_DEFAULTS`.
+
+    Args:
+        embedding_dim (int, optional): width of the user and item embeddings.
+        l2 (float, optional): weight of the L2 term on the embeddings a batch touches.
+        num_layers (int, optional): propagation layers (``lightgcn`` only).
+    """
+    embedding_dim: int | None = None
+    l2: float | None = None
+    num_layers: int | None = None
+
+    def validate(self) -> 'BaselineConfig':
+        """Check every set field; return ``self`` or raise :class:`ConfigError`."""
+        _check(self.embedding_dim is None or _is_int(self.embedding_dim) and self.embedding_dim >= 1,
+               'embedding_dim', 'None or a positive int', self.embedding_dim, 'baseline')
+        _check(self.l2 is None or _is_number(self.l2) and self.l2 >= 0, 'l2',
+               'None or a number >= 0', self.l2, 'baseline')
+        _check(self.num_layers is None or _is_int(self.num_layers) and self.num_layers >= 0,
+               'num_layers', 'None or an int >= 0', self.num_layers, 'baseline')
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The fields that are set, as keyword arguments of a baseline's ``from_graph``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check(ok: bool, name: str, expected: str, got: Any) -> None:
+def _check(ok: bool, name: str, expected: str, got: Any, section: str = 'model') -> None:
     if not ok:
-        raise ConfigError(f'model config {name} must be {expected} (got {got!r})')
+        raise ConfigError(f'{section} config {name} must be {expected} (got {got!r})')

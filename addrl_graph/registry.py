@@ -19,6 +19,19 @@ from addrl_graph.errors import ConfigError
 Objective = Callable[[nn.Module, TripletBatch], tuple[Tensor, dict[str, float]]]
 MODEL_NAMES = ('addrl', 'bpr-mf', 'lightgcn', 'vbpr')
 
+#: Per-model defaults of the :class:`~addrl_graph.train.TrainConfig` fields left at
+#: :obj:`None` (``lr``, ``num_neg``) and of the baselines' options
+#: (:class:`~addrl_graph.config.BaselineConfig`). Chosen by ``python -m addrl_graph tune`` on the
+#: real Beauty 2014 half (validation Recall@20 only); ``bench/tune_defaults.py`` reproduces the
+#: choice and the README gives the trial budget behind each.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    'addrl': {'lr': 3e-3, 'num_neg': 8},
+    'bpr-mf': {'lr': 1e-3, 'num_neg': 1, 'baseline': {'embedding_dim': 64, 'l2': 1e-4}},
+    'lightgcn': {'lr': 5e-3, 'num_neg': 1,
+                 'baseline': {'embedding_dim': 64, 'l2': 1e-4, 'num_layers': 3}},
+    'vbpr': {'lr': 1e-3, 'num_neg': 1, 'baseline': {'embedding_dim': 32, 'l2': 1e-4}},
+}
+
 
 def build_model(name: str, data: HeteroData, meta: dict[str, Any],
                 model_config: ModelConfig | None = None,
@@ -29,7 +42,7 @@ def build_model(name: str, data: HeteroData, meta: dict[str, Any],
         name: one of :data:`MODEL_NAMES`.
         model_config: AD-DRL configuration (``addrl`` only).
         baseline_options: keyword arguments of the baseline's ``from_graph``
-            (e.g. ``embedding_dim``, ``l2``).
+            (e.g. ``embedding_dim``, ``l2``); :obj:`None` values are left out.
     """
     if name == 'addrl':
         from addrl_graph.losses import addrl_loss
@@ -41,5 +54,6 @@ def build_model(name: str, data: HeteroData, meta: dict[str, Any],
                'vbpr': baselines.VBPR}
     if name not in classes:
         raise ConfigError(f'--model must be one of {MODEL_NAMES} (got {name!r})')
-    model = classes[name].from_graph(data, meta, **(baseline_options or {}))
+    options = {k: v for k, v in (baseline_options or {}).items() if v is not None}
+    model = classes[name].from_graph(data, meta, **options)
     return model, lambda m, batch: m.loss(batch)

@@ -46,7 +46,8 @@ def load_run_model(run_dir: str | Path, checkpoint: str = 'best', data: HeteroDa
         raise CheckpointError(f'{run_dir} was trained on a graph with attributes '
                               f'{config.get("attributes")}, the graph given now has {names}')
     model, _ = build_model(config['train']['model'], data, meta,
-                           ModelConfig.from_dict(config['model']), config['train']['baseline'])
+                           ModelConfig.from_dict(config['model']),
+                           config['train'].get('baseline'))
     state, info = load_checkpoint(run_dir, checkpoint, map_location=device)
     expected = model.state_dict()
     for key, tensor in state['model'].items():

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from addrl_graph.checkpoint import load_checkpoint, save_checkpoint
-from addrl_graph.config import ModelConfig
+from addrl_graph.config import BaselineConfig, ModelConfig
 from addrl_graph.data import load_graph
 from addrl_graph.distributed import (DistContext, broadcast_from_main, data_parallel,
                                      mean_over_ranks)
@@ -27,7 +28,7 @@ from addrl_graph.evaluate import evaluate
 from addrl_graph.io import atomic_write_bytes, atomic_write_json
 from addrl_graph.loader import make_train_loader
 from addrl_graph.optim import make_optimizer
-from addrl_graph.registry import MODEL_NAMES, build_model
+from addrl_graph.registry import MODEL_DEFAULTS, MODEL_NAMES, build_model
 
 logger = logging.getLogger(__name__)
 SELECTION_METRIC = 'recall@20'
@@ -35,14 +36,19 @@ SELECTION_METRIC = 'recall@20'
 
 @dataclass
 class TrainConfig:
-    """Options of ``python -m addrl_graph train`` (defaults: the paper / authors' README).
+    """Options of ``python -m addrl_graph train``.
+
+    Fields left at :obj:`None` take the model's tuned default
+    (:data:`addrl_graph.registry.MODEL_DEFAULTS`, chosen on real data); :meth:`resolved` fills
+    them in, and a run's ``config.json`` records the resolved values.
 
     Args:
         model: ``addrl``, ``bpr-mf``, ``lightgcn`` or ``vbpr``.
         epochs: maximum number of epochs (one epoch = every training edge once).
         batch_size: triplets per batch (paper: 1024).
-        lr: Adam learning rate (paper: 1e-4).
-        num_neg: negatives per positive (authors' Sports setting: 8).
+        lr: Adam learning rate; None: the model's default (the paper's 1e-4 needs hundreds of
+            epochs).
+        num_neg: negatives per positive; None: the model's default.
         patience: epochs without a better validation Recall@20 before stopping (paper: 50).
         seed: seed of the initialisation and of the batch order (epoch ``e`` uses ``seed, e``).
         device: ``cpu`` or ``cuda[:n]``.
@@ -51,27 +57,27 @@ class TrainConfig:
         num_neighbors: mini-batch training of a graph ID encoder (``addrl`` with
             ``id_encoder`` ``lightgcn``, ``gcn`` or ``sage``): neighbours sampled per hop, one
             fan-out (``>= 1``, or ``-1`` for all) per encoder layer; every step then encodes the
-            batch's sampled neighbourhood instead of the whole graph. ``None``: the whole graph
+            batch's sampled neighbourhood instead of the whole graph. None: the whole graph
             every step. Evaluation always encodes the whole graph. (command line: ``10,5``)
         sparse_embeddings: update the user and item ID tables sparsely (lazy Adam, see
             :mod:`addrl_graph.optim`): a step then costs the batch, not the whole tables, which
             matters on large graphs. AD-DRL with the ``embedding`` ID encoder or with
             ``num_neighbors``; single process.
-        baseline: keyword options of the baseline model (``embedding_dim``, ``l2``).
+        baseline: options of the comparison models (ignored by ``addrl``).
     """
     model: str = 'addrl'
     epochs: int = 1000
     batch_size: int = 1024
-    lr: float = 1e-4
-    num_neg: int = 8
-    patience: int = 50
+    lr: float | None = None
+    num_neg: int | None = None
+    patience: int = 10
     seed: int = 0
     device: str = 'cpu'
     max_minutes: float | None = None
     eval_batch_size: int = 1024
     num_neighbors: list[int] | None = None
     sparse_embeddings: bool = False
-    baseline: dict[str, Any] = field(default_factory=dict)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.num_neighbors, str):  # from the command line: '10,5'
@@ -79,14 +85,33 @@ class TrainConfig:
                 self.num_neighbors = [int(n) for n in self.num_neighbors.split(',')]
             except ValueError:
                 pass  # validate() names the field
+        if isinstance(self.baseline, dict):  # from config.json or a config file
+            self.baseline = BaselineConfig(**self.baseline)
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every :obj:`None` default of the model filled in from
+        :data:`~addrl_graph.registry.MODEL_DEFAULTS` (baseline options only for baselines)."""
+        defaults = MODEL_DEFAULTS[self.model]
+        takes = defaults.get('baseline', {})
+        ignored = sorted(set(self.baseline.options()) - set(takes))
+        if ignored:
+            logger.warning('--model %s takes no baseline option %s: ignored', self.model, ignored)
+        baseline = {**takes, **{k: v for k, v in self.baseline.options().items() if k in takes}}
+        return dataclasses.replace(
+            self, lr=defaults['lr'] if self.lr is None else self.lr,
+            num_neg=defaults['num_neg'] if self.num_neg is None else self.num_neg,
+            baseline=BaselineConfig(**baseline))
 
     def validate(self) -> TrainConfig:
+        """Check every field; return ``self`` or raise :class:`ConfigError` naming the flag."""
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f'--model must be one of {MODEL_NAMES} (got {self.model!r})')
+        self.baseline.validate()
         checks = [
-            (self.model in MODEL_NAMES, 'model', f'one of {MODEL_NAMES}'),
             (self.epochs >= 1, 'epochs', 'an int >= 1'),
             (self.batch_size >= 1, 'batch_size', 'an int >= 1'),
-            (self.lr > 0, 'lr', 'a number > 0'),
-            (self.num_neg >= 1, 'num_neg', 'an int >= 1'),
+            (self.lr is None or self.lr > 0, 'lr', 'None or a number > 0'),
+            (self.num_neg is None or self.num_neg >= 1, 'num_neg', 'None or an int >= 1'),
             (self.patience >= 1, 'patience', 'an int >= 1'),
             (self.max_minutes is None or self.max_minutes > 0, 'max_minutes', 'a number > 0'),
             (self.num_neighbors is None
@@ -157,7 +182,9 @@ def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig | None = None,
           model_config: ModelConfig | None = None, resume: bool = False,
-          progress: bool = True, distributed: DistContext | None = None) -> dict[str, Any]:
+          progress: bool = True, distributed: DistContext | None = None,
+          on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+          test: bool = True) -> dict[str, Any]:
     """Train one model on a processed graph and evaluate the best checkpoint on test.
 
     Writes into ``run_dir``: ``config.json``, ``metrics.jsonl`` (one row per epoch),
@@ -169,10 +196,16 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     averaged over the ranks; rank 0 alone evaluates, writes the run folder and decides when to
     stop (see :mod:`addrl_graph.distributed`).
 
+    ``on_epoch(epoch, row)`` is called on the main rank after each epoch's checkpoints are
+    written, with the epoch's ``metrics.jsonl`` row (losses and ``valid_*`` metrics); an
+    exception it raises (e.g. :class:`optuna.TrialPruned`) stops training and propagates. With
+    ``test=False`` the test split is not read: ``results.json`` then holds no ``test`` entry
+    (hyper-parameter search chooses on validation only).
+
     Returns:
         ``results.json``'s content: best epoch, its validation metrics, test metrics, timings.
     """
-    train_config = (train_config or TrainConfig()).validate()
+    train_config = (train_config or TrainConfig()).validate().resolved()
     model_config = (model_config or ModelConfig()).validate()
     check_num_neighbors(train_config, model_config)
     ctx = distributed or DistContext.current()
@@ -184,7 +217,7 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
 
     torch.manual_seed(train_config.seed)
     model, objective = build_model(train_config.model, data, meta, model_config,
-                                   train_config.baseline)
+                                   train_config.baseline.options())
     model.to(device)
     optimizer = make_optimizer(model, train_config.lr, train_config.sparse_embeddings)
     start_epoch, best, best_epoch, stale = 0, -1.0, -1, 0
@@ -234,13 +267,15 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
         logger.info('epoch %d: loss %.4f  valid %s %.4f (best %.4f @ %d)  %.1f s', epoch,
                     row['loss'], SELECTION_METRIC, valid[SELECTION_METRIC], best, best_epoch,
                     row['seconds'])
+        if on_epoch is not None and ctx.is_main:
+            on_epoch(epoch, row)
         if stale >= train_config.patience:
             logger.info('early stop: no better %s for %d epochs', SELECTION_METRIC, stale)
             break
         if train_config.max_minutes is not None and elapsed_min >= train_config.max_minutes:
             logger.info('stop: time budget of %.1f min spent', train_config.max_minutes)
             break
-    results = finish(run_dir, data, history, train_config, device) if ctx.is_main else None
+    results = finish(run_dir, data, history, train_config, device, test) if ctx.is_main else None
     return broadcast_from_main(results, ctx)
 
 
@@ -287,16 +322,18 @@ def _check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
 
 
 def finish(run_dir: Path, data, history: list[dict[str, Any]], train_config: TrainConfig,
-           device: torch.device) -> dict[str, Any]:
-    """Reload the best checkpoint, evaluate it once on test and write ``results.json``."""
+           device: torch.device, test: bool = True) -> dict[str, Any]:
+    """Reload the best checkpoint, evaluate it once on test (unless ``test`` is false) and
+    write ``results.json``."""
     from addrl_graph.runs import load_run_model
 
     model, info = load_run_model(run_dir, data=data, device=device)
-    test = evaluate(model, data, 'test', user_batch_size=train_config.eval_batch_size,
-                    device=device, progress=False)
     results = {'model': train_config.model, 'best_epoch': info['epoch'],
-               'epochs_run': len(history), 'valid': info['valid'], 'test': test,
+               'epochs_run': len(history), 'valid': info['valid'],
                'seconds_per_epoch': (sum(r['seconds'] for r in history) / len(history)
                                      if history else None)}
+    if test:
+        results['test'] = evaluate(model, data, 'test', device=device, progress=False,
+                                   user_batch_size=train_config.eval_batch_size)
     atomic_write_json(run_dir / 'results.json', results)
     return results

@@ -92,10 +92,9 @@ def main() -> int:
     p.add_argument('--image-encoder', default='efficientnet-lite0')
     p.add_argument('--models', default='addrl,bpr-mf,lightgcn,vbpr')
     p.add_argument('--minutes', type=float, default=2.0, help='training budget per model')
-    p.add_argument('--lr', type=float, default=1e-2,
-                   help="AD-DRL's Adam rate (paper: 1e-4, which needs hundreds of epochs; "
-                        '--full uses it)')
-    p.add_argument('--baseline-lr', type=float, default=1e-3)
+    p.add_argument('--lr', type=float, default=None,
+                   help="one Adam rate for every model (default: each model's tuned rate, "
+                        'addrl_graph.registry.MODEL_DEFAULTS; --full uses the paper\'s 1e-4)')
     p.add_argument('--epochs', type=int, default=1000)
     p.add_argument('--full', action='store_true',
                    help='paper budget: no time limit, early stopping with patience 50')
@@ -126,7 +125,7 @@ def main() -> int:
                                    patience=50 if args.full else 10)
         results = compare(graph_dir, args.out, train_config,
                           ModelConfig(id_encoder=args.id_encoder),
-                          models=tuple(args.models.split(',')), baseline_lr=args.baseline_lr,
+                          models=tuple(args.models.split(',')),
                           progress=not args.quiet)
     except AddrlError as e:
         print(f'error: {e}', file=sys.stderr)
