@@ -1,0 +1,249 @@
+"""Flags and config files of ``train``, ``compare`` and ``tune``, built from the dataclasses.
+
+Every field of :class:`~addrl_graph.train.TrainConfig` and
+:class:`~addrl_graph.config.ModelConfig` is a flag at the top level of the command
+(``--d-chunk`` or ``--d_chunk``, ``--num-neighbors 10,5``, ``--chunk-norm true``), every field
+of :class:`~addrl_graph.config.BaselineConfig` one under ``baseline``
+(``--baseline.l2 1e-4``). ``--config FILE`` (YAML or JSON) reads the same keys, ``baseline`` as
+a nested mapping, plus the command's own (``data``, ``out``, ...)::
+
+    model: addrl
+    lr: 0.003
+    bpr_reduction: sum
+    baseline: {l2: 0.0001}
+
+and every flag on the command line overrides the file, wherever it stands. ``--print-config``
+prints the resolved configuration in that format (``train`` and ``tune``: the fields left at
+:obj:`None` filled in from :data:`~addrl_graph.registry.MODEL_DEFAULTS`) and exits.
+
+Why jsonargparse: it reads each flag's type from the field's annotation (``list[int] | None``,
+``bool``, ...) and checks values from the command line and from files alike, loads YAML and
+JSON files with nested keys, and rejects unknown keys; the help of each flag is its field's
+entry in the class docstring (``Args:``). Adding a field to a dataclass thus adds its flag and
+its config key, with no list of flags to keep in step. Range checks stay in the dataclasses'
+``validate()``. The fields are added one by one rather than with ``add_class_arguments`` to
+keep the dashed spellings of the earlier hand-written flags next to the config keys', the
+comma-separated lists, and ``tune``'s ``--trial-max-minutes`` (each trial's
+``TrainConfig.max_minutes``; ``--max-minutes`` is the whole study's, config key
+``study_max_minutes``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import typing
+from argparse import ArgumentError
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import docstring_parser
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
+
+from addrl_graph.config import ABLATIONS, BaselineConfig, ModelConfig
+from addrl_graph.errors import ConfigError
+from addrl_graph.registry import MODEL_NAMES
+from addrl_graph.train import TrainConfig
+
+#: The commands this module parses, with their one-line help.
+COMMANDS: dict[str, str] = {
+    'train': 'train one model on a processed graph',
+    'compare': f'train {", ".join(MODEL_NAMES)} and print one table',
+    'tune': 'search the hyper-parameters of one model on validation Recall@20 (Optuna)',
+}
+
+#: Types that differ from the field's annotation: the lists also take the comma-separated text
+#: the dataclasses split (``10,5``), ``ablation`` is limited to :data:`ABLATIONS`.
+_TYPES: dict[str, Any] = {
+    'num_neighbors': list[int] | str | None,
+    'layer_weights': list[float] | str | None,
+    'ablation': Literal[tuple(sorted(ABLATIONS))] | None,
+}
+_SKIP = {'compare': {'model', 'num_neighbors'}}  # compare trains every model, whole graphs
+_RENAMED = {'tune': {'max_minutes': 'trial_max_minutes'}}  # --max-minutes is the study's
+
+_DATA = dict(type=Path, required=True, help='processed graph folder')
+#: Each command's own options besides the fields: keyword arguments of ``add_argument`` by
+#: config key (``flags`` when the flag is not the key's spelling).
+_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    'train': {
+        'data': _DATA,
+        'out': dict(type=Path, required=True, help='run folder'),
+        'resume': dict(action='store_true', help='continue the run in --out'),
+    },
+    'compare': {
+        'data': _DATA,
+        'out': dict(type=Path, required=True, help='parent folder of the runs, one per model'),
+    },
+    'tune': {
+        'data': _DATA,
+        'out': dict(type=Path, required=True,
+                    help='study folder: study.db, trials/<number>/, trials.csv, history.png, '
+                         'best.yaml'),
+        'trials': dict(type=int, required=True,
+                       help='finished trials the study should hold (a rerun resumes the study)'),
+        'space': dict(type=Path | None, default=None,
+                      help='search-space file (YAML/JSON); default: the model\'s built-in space '
+                           '(addrl_graph.tune.SPACES)'),
+        'study_max_minutes': dict(
+            flags=('--max-minutes',), type=float | None, default=None, metavar='MINUTES',
+            help='wall-clock budget of the whole study (config key study_max_minutes); '
+                 '--trial-max-minutes is the budget of each trial\'s run'),
+        'storage': dict(type=str | None, default=None,
+                        help='Optuna RDB URL that several machines share (default: SQLite in '
+                             '--out)'),
+        'workers': dict(type=int, default=1,
+                        help='processes on this machine sharing the study and its cores'),
+    },
+}
+_DESCRIPTIONS = {'tune': f'{COMMANDS["tune"]}. The TrainConfig, BaselineConfig and ModelConfig '
+                         'flags set what the search space does not sample; --seed also seeds '
+                         'the search.'}
+
+
+@dataclass
+class Command:
+    """A parsed ``train``, ``compare`` or ``tune`` command line.
+
+    Args:
+        name: the command.
+        options: its own options by config key (``data``, ``out``, ...).
+        train_config / model_config: the validated configurations.
+        print_config: ``--print-config`` was given.
+    """
+    name: str
+    options: dict[str, Any]
+    train_config: TrainConfig
+    model_config: ModelConfig
+    print_config: bool
+
+
+class _HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help (types and defaults), naming a flag's spellings once:
+    ``--d-chunk, --d_chunk D_CHUNK``."""
+
+    def _format_action_invocation(self, action) -> str:
+        if action.nargs == 0 or len(action.option_strings) < 2:
+            return super()._format_action_invocation(action)
+        metavar = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return f'{", ".join(action.option_strings)} {metavar}'
+
+
+def build_parser(name: str) -> ArgumentParser:
+    """The jsonargparse parser of command ``name`` (a key of :data:`COMMANDS`)."""
+    parser = ArgumentParser(prog=f'addrl {name}', formatter_class=_HelpFormatter,
+                            description=_DESCRIPTIONS.get(name, COMMANDS[name]),
+                            exit_on_error=False, print_config=None)
+    parser.add_argument('--config', action=ActionConfigFile,
+                        help='YAML or JSON file of the keys below (baseline nested); flags '
+                             'override it')
+    parser.add_argument('--print-config', action='store_true',
+                        help='print the resolved configuration as YAML (a --config file) '
+                             'and exit')
+    for dest, spec in _OPTIONS[name].items():
+        spec = dict(spec)
+        parser.add_argument(*spec.pop('flags', _spellings(dest)), dest=dest, **spec)
+    skip, renamed = _SKIP.get(name, set()), _RENAMED.get(name, {})
+    _add_fields(parser, TrainConfig, skip, renamed)
+    _add_fields(parser, ModelConfig, skip, renamed)
+    return parser
+
+
+def _add_fields(parser: ArgumentParser, cls: type, skip: set[str], renamed: dict[str, str],
+                prefix: str = '') -> None:
+    """One typed flag per field of dataclass ``cls``, its help from the docstring; a field
+    that is itself a dataclass becomes a group of ``--<field>.<name>`` flags."""
+    docs = docstring_parser.parse(cls.__doc__).params
+    helps = {p.arg_name: _plain(p.description) for p in docs}
+    group = parser.add_argument_group(f'{cls.__name__} (--{prefix}*)' if prefix else cls.__name__,
+                                      _plain(cls.__doc__.split('\n\n')[0]))
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        key = prefix + f.name
+        hint = _TYPES.get(key, hints[f.name])
+        if dataclasses.is_dataclass(hint):
+            _add_fields(parser, hint, set(), {}, f'{key}.')
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        group.add_argument(*_spellings(renamed.get(key, key)), dest=key, type=hint,
+                           default=default, help=helps[f.name])
+
+
+def _spellings(key: str) -> list[str]:
+    """``d_chunk`` → ``['--d-chunk', '--d_chunk']``: the dashed flags of the hand-written CLI
+    and the spelling of the config key."""
+    return list(dict.fromkeys([f'--{key.replace("_", "-")}', f'--{key}']))
+
+
+def _plain(text: str) -> str:
+    """Docstring text on one line, without reST markup or the ``(default: ...)`` that the
+    help adds anyway."""
+    text = re.sub(r'\s*\(default:[^)]*\)\s*$', '', ' '.join(text.split()))
+    return re.sub(r':\w+:`~?([^`]*)`', r'\1', text).replace('``', '')
+
+
+def parse(name: str, argv: list[str]) -> Command:
+    """Parse the arguments of command ``name``; raise :class:`ConfigError` with a one-line
+    message naming the key for an unknown key or a bad value, in a file or a flag."""
+    try:
+        values = build_parser(name).parse_args(_files_first(argv)).as_dict()
+    except ArgumentError as e:
+        raise ConfigError(_one_line(str(e))) from None
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)} & values.keys()
+    model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+    return Command(name, {key: values[key] for key in _OPTIONS[name]},
+                   TrainConfig(**{k: values[k] for k in train_keys}).validate(),
+                   ModelConfig(**{k: values[k] for k in model_keys}).validate(),
+                   values['print_config'])
+
+
+def _files_first(argv: list[str]) -> list[str]:
+    """``argv`` with its ``--config FILE`` arguments moved to the front, so that every flag
+    overrides the files (jsonargparse applies the arguments in order)."""
+    files, rest, args = [], [], iter(argv)
+    for arg in args:
+        if arg == '--config':
+            files += [arg, *itertools.islice(args, 1)]
+        elif arg.startswith('--config='):
+            files.append(arg)
+        else:
+            rest.append(arg)
+    return files + rest
+
+
+def _one_line(message: str) -> str:
+    """jsonargparse's message on one line: a type error (``Parser key "lr": ... Given value:
+    abc``, several lines) as ``lr: expected float | None (got 'abc')``."""
+    key = re.match(r'Parser key "([^"]+)"', message)
+    got = re.search(r'(?:Given|Got) value: (.*)$', message)
+    hint = _field_types().get(key.group(1)) if key else None
+    if hint is None or got is None:
+        return ' '.join(message.split())
+    expected = re.sub(r"<class '(\w+)'>", r'\1', str(hint)).replace('typing.', '')
+    return f'{key.group(1)}: expected {expected} (got {got.group(1)!r})'
+
+
+def _field_types() -> dict[str, Any]:
+    """The type the parser checks, by config key, of every dataclass field."""
+    hints = {**typing.get_type_hints(TrainConfig), **typing.get_type_hints(ModelConfig)}
+    hints.pop('baseline')
+    hints.update({f'baseline.{k}': v for k, v in typing.get_type_hints(BaselineConfig).items()})
+    return {**hints, **_TYPES}
+
+
+def to_yaml(command: Command) -> str:
+    """The configuration of ``command`` as a ``--config`` file that reproduces it: its options,
+    then every field (``train``/``tune``: resolved with :meth:`TrainConfig.resolved`, so the
+    file says what will run; ``compare``: :obj:`None` stays, each model's own default)."""
+    train_config = command.train_config
+    if command.name != 'compare':
+        train_config = train_config.resolved()
+    values = {**command.options, **dataclasses.asdict(train_config),
+              **command.model_config.to_dict()}
+    values = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()
+              if k not in _SKIP.get(command.name, ())}
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
