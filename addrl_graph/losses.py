@@ -4,11 +4,13 @@ r"""AD-DRL training objective (Eq. 3-7, 10, 12-13), one function per term.
     \mathcal{L} = \mathcal{L}_{BPR} + \lambda \mathcal{L}_{2} + \alpha\, l_{intra}
     + \beta\, l_{inter} + \gamma\, l_{low}
 
-Reductions follow the authors' code, so that their loss weights keep their meaning: the BPR
-term is summed over the batch (``config.bpr_reduction='sum'``; ``'mean'`` averages it), the
-embedding L2 term is divided by the batch size, and every auxiliary term is summed over chunks
-(Eq. 4, 6, 10) and averaged over rows. The auxiliary terms use each unique item of a batch once,
-where the authors' code adds a term over the positives and one over the negatives: their
+The BPR term is summed over the batch (``config.bpr_reduction='sum'``, the authors' code and
+Eq. 12) or averaged (``'mean'``); the embedding L2 term is divided by the batch size, and every
+auxiliary term is summed over chunks (Eq. 4, 6, 10) and averaged over rows, as in the authors'
+code. With ``'sum'`` the ranking gradient is about the batch size times larger relative to the
+auxiliary terms, so the loss weights :math:`\alpha, \beta, \gamma, \lambda` of one
+reduction do not carry over to the other. The auxiliary terms use each unique item of a batch
+once, where the authors' code adds a term over the positives and one over the negatives: their
 ``alpha``, ``beta`` and ``gamma`` therefore weigh about twice what the same numbers weigh here.
 
 Shapes legend: ``B`` batch, ``M`` unique items in the batch, ``N`` negatives per positive,
