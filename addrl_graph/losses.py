@@ -137,6 +137,12 @@ def low_loss(fused: Tensor, attr: Tensor, heads: nn.ModuleDict, names: list[str]
 
 
 # ---------------------------------------------------------------------- the objective
+def _world_size() -> int:
+    """Processes of the initialised ``torch.distributed`` group (1 without one)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def addrl_loss(model: nn.Module, batch: TripletBatch,
                config: ModelConfig | None = None) -> tuple[Tensor, dict[str, float]]:
     r"""Eq. 13 on one batch: BPR + :math:`\lambda` L2 + :math:`\alpha` intra + :math:`\beta`
@@ -148,6 +154,10 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
             encoder computes their ID chunks on ``batch.graph`` when the batch carries one.
         config: loss weights and switches; :obj:`None` uses ``model.config``. A switch can only
             be on if the model was built with it (it owns the classifiers).
+
+    Under data parallelism (``torch.distributed`` initialised, ``W`` processes) a summed BPR
+    term is multiplied by ``W``: DDP averages the gradients of the ranks, so the step then
+    follows the sum over the global batch, as one process would.
 
     Returns:
         ``(total, terms)``: the scalar to back-propagate and the unweighted value of every term
@@ -161,7 +171,8 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
     neg = model.chunk_scores(user, items.fused[batch.neg_index]).sum(dim=-1)    # [B, N]
     zero = pos.new_zeros(())
     terms = {
-        'bpr': bpr_loss(pos, neg, config.bpr_negatives, config.bpr_reduction),
+        'bpr': (bpr_loss(pos, neg, config.bpr_negatives, config.bpr_reduction)
+                * (_world_size() if config.bpr_reduction == 'sum' else 1)),
         'l2': _embedding_l2(user, items, batch) if config.l2 > 0 else zero,
         'intra': _intra_terms(model, user, items) if config.use_intra else zero,
         'inter': _inter_terms(items, config.tau) if config.use_inter else zero,

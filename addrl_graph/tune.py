@@ -43,6 +43,7 @@ _GRAPH_ENCODERS = ['lightgcn', 'gcn', 'sage']
 _LR = {'type': 'float', 'low': 3e-4, 'high': 3e-2, 'log': True}
 _BASELINE_SPACE: Space = {
     'lr': _LR,
+    'num_neg': {'type': 'categorical', 'choices': [1, 4, 8]},
     'baseline.l2': {'type': 'float', 'low': 1e-6, 'high': 1e-1, 'log': True},
     'baseline.embedding_dim': {'type': 'categorical', 'choices': [32, 64, 128]},
 }

@@ -21,7 +21,8 @@ from addrl_graph.train import TrainConfig, train
 from tests.conftest import tiny_graph_parts
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-MODEL = dict(d_chunk=8, id_encoder='lightgcn', encoder_layers=1)
+# summed BPR: each rank's sum is scaled by W so that DDP's average is the global batch's sum
+MODEL = dict(d_chunk=8, id_encoder='lightgcn', encoder_layers=1, bpr_reduction='sum')
 TRAINING = dict(epochs=8, batch_size=64, lr=1e-2, num_neg=2, patience=8, seed=0)
 
 
