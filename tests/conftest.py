@@ -7,6 +7,13 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 
+#: The AD-DRL configuration tuned on the synthetic ``small`` preset (``bench/sweep_options.py``),
+#: which the planted-preference tests were calibrated with (at lr 1e-2): ID embeddings,
+#: ``A + 1`` chunks of 32, BPR averaged over the batch, alpha 5, beta 0.01, gamma 10, l2 0.1.
+#: The library's defaults were chosen on real data instead (see ``ModelConfig``).
+SMALL_PRESET_MODEL = dict(id_encoder='embedding', encoder_layers=2, d_chunk=32, free_chunks=1,
+                          bpr_reduction='mean', alpha=5.0, beta=0.01, gamma=10.0, l2=0.1)
+
 
 def tiny_graph_parts(num_users: int = 12, num_items: int = 10, per_user: int = 5, d_t: int = 6,
                      d_v: int = 4, seed: int = 0):

@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from tests.conftest import SMALL_PRESET_MODEL
+
 #: AD-DRL trains 50 epochs (~16 s on a quiet 2-core machine): its chunks need them to
 #: separate the planted preferences (recovery 0.42 after 12 epochs, 0.64 after 50); the
 #: ablation only needs to exist for the silhouette comparison.
@@ -25,9 +27,10 @@ def _train(graph_dir, run_dir, epochs, model_config):
 
 @pytest.fixture(scope='session')
 def addrl_run(small_graph_dir, runs_root):
-    """An AD-DRL run (default config) on the ``small`` graph."""
+    """An AD-DRL run on the ``small`` graph (the configuration tuned on that preset)."""
     from addrl_graph.config import ModelConfig
-    return _train(small_graph_dir, runs_root / 'addrl', ADDRL_EPOCHS, ModelConfig())
+    return _train(small_graph_dir, runs_root / 'addrl', ADDRL_EPOCHS,
+                  ModelConfig(**SMALL_PRESET_MODEL))
 
 
 @pytest.fixture(scope='session')
@@ -35,7 +38,7 @@ def no_high_run(small_graph_dir, runs_root):
     """AD-DRL without the intra and inter losses (Table 3, w/o high)."""
     from addrl_graph.config import ModelConfig
     return _train(small_graph_dir, runs_root / 'no-high', NO_HIGH_EPOCHS,
-                  ModelConfig(ablation='no-high'))
+                  ModelConfig(**SMALL_PRESET_MODEL, ablation='no-high'))
 
 
 @pytest.fixture(scope='session')

@@ -8,6 +8,7 @@ import pytest
 from addrl_graph.cli import main
 from addrl_graph.cli_config import parse, to_yaml
 from addrl_graph.config import BaselineConfig, ModelConfig
+from addrl_graph.registry import MODEL_DEFAULTS
 from addrl_graph.train import TrainConfig
 
 
@@ -19,19 +20,23 @@ def folders(tmp_path):
 def test_print_config_round_trips(tmp_path, folders, capsys):
     flags = [*folders, '--model', 'lightgcn', '--num-neighbors', '10,5', '--id-encoder', 'gcn',
              '--layer-weights', '0.5,0.25,0.25', '--ablation', 'no-inter', '--baseline.l2',
-             '0.01', '--chunk-norm', 'true', '--d_chunk', '8']
+             '0.01', '--chunk-norm', 'true', '--d_chunk', '8', '--encoder-layers', '2']
     assert main(['--quiet', 'train', *flags, '--print-config']) == 0
     printed = capsys.readouterr().out
-    assert 'lr: 0.005' in printed and 'num_layers: 3' in printed  # MODEL_DEFAULTS['lightgcn']
+    defaults = MODEL_DEFAULTS['lightgcn']
+    assert f"lr: {defaults['lr']}" in printed
+    assert f"num_layers: {defaults['baseline']['num_layers']}" in printed
     path = tmp_path / 'config.yaml'
     path.write_text(printed)
     first, again = parse('train', flags), parse('train', ['--config', str(path)])
     assert again.train_config == first.train_config.resolved()
     assert again.train_config.num_neighbors == [10, 5]
-    assert again.train_config.baseline == BaselineConfig(embedding_dim=64, l2=0.01, num_layers=3)
+    assert again.train_config.baseline == BaselineConfig(
+        embedding_dim=defaults['baseline']['embedding_dim'], l2=0.01,
+        num_layers=defaults['baseline']['num_layers'])
     assert again.model_config == first.model_config == ModelConfig(
         id_encoder='gcn', layer_weights=[0.5, 0.25, 0.25], ablation='no-inter', chunk_norm=True,
-        d_chunk=8)
+        d_chunk=8, encoder_layers=2)
     assert again.options == first.options and to_yaml(again) == printed
 
 

@@ -15,6 +15,9 @@ from addrl_graph.losses import (ADDRLObjective, addrl_loss, bpr_loss, inter_loss
                                 l2_loss, low_loss)
 from addrl_graph.model import ADDRL
 
+#: The paper's architecture (ID embeddings, one free chunk), which these tests check.
+PAPER = dict(id_encoder='embedding', free_chunks=1)
+
 SP1, SP_1, LN2 = math.log1p(math.e), math.log1p(math.exp(-1)), math.log(2)  # softplus(±1), ln 2
 
 
@@ -131,7 +134,7 @@ def test_batch_contract():
 
 
 def test_total_is_the_weighted_sum_of_terms():
-    config = ModelConfig(d_chunk=4, alpha=0.5, beta=0.25, gamma=2.0, l2=0.1)
+    config = ModelConfig(**PAPER, d_chunk=4, alpha=0.5, beta=0.25, gamma=2.0, l2=0.1)
     total, terms = addrl_loss(make(config), make_batch())
     assert set(terms) == {'bpr', 'l2', 'intra', 'inter', 'low', 'total'}
     expected = (terms['bpr'] + 0.1 * terms['l2'] + 0.5 * terms['intra']
@@ -143,14 +146,14 @@ def test_total_is_the_weighted_sum_of_terms():
 
 
 def test_terms_switched_off_are_zero():
-    config = ModelConfig.for_ablation('no-disentangle', d_chunk=4, l2=0.0)
+    config = ModelConfig.for_ablation('no-disentangle', **PAPER, d_chunk=4, l2=0.0)
     _, terms = addrl_loss(make(config), make_batch())
     assert terms['intra'] == terms['inter'] == terms['low'] == terms['l2'] == 0.0
     assert terms['total'] == pytest.approx(terms['bpr'])
 
 
 def test_l2_term_matches_the_authors_form():
-    model, batch = make(ModelConfig(d_chunk=4)), make_batch()
+    model, batch = make(ModelConfig(**PAPER, d_chunk=4)), make_batch()
     _, terms = addrl_loss(model, batch)
     user = model.user_chunks(batch.user_id)
     items = model.item_chunks(batch.item_id, batch.x_text, batch.x_image,
@@ -170,14 +173,14 @@ def grads(model: nn.Module, config: ModelConfig | None = None, **batch_kw) -> di
 
 
 @pytest.mark.parametrize('config,image_dim,absent', [
-    (ModelConfig(d_chunk=4), D_V, []),
-    (ModelConfig(d_chunk=4, bpr_negatives='each', double_softmax=True, chunk_norm=False,
+    (ModelConfig(**PAPER, d_chunk=4), D_V, []),
+    (ModelConfig(**PAPER, d_chunk=4, bpr_negatives='each', double_softmax=True, chunk_norm=False,
                  feature_activation='leaky_relu'), D_V, []),
-    (ModelConfig(d_chunk=4, use_image=False), D_V, ['image_proj', 'intra_heads.image']),
-    (ModelConfig(d_chunk=4), 0, ['image_proj', 'intra_heads.image']),
-    (ModelConfig(d_chunk=4, use_low=False), D_V, ['low_heads']),
-    (ModelConfig.for_ablation('no-high', d_chunk=4), D_V, ['intra_heads']),
-    (ModelConfig.for_ablation('id-only', d_chunk=4), D_V,
+    (ModelConfig(**PAPER, d_chunk=4, use_image=False), D_V, ['image_proj', 'intra_heads.image']),
+    (ModelConfig(**PAPER, d_chunk=4), 0, ['image_proj', 'intra_heads.image']),
+    (ModelConfig(**PAPER, d_chunk=4, use_low=False), D_V, ['low_heads']),
+    (ModelConfig.for_ablation('no-high', **PAPER, d_chunk=4), D_V, ['intra_heads']),
+    (ModelConfig.for_ablation('id-only', **PAPER, d_chunk=4), D_V,
      ['text_proj', 'image_proj', 'attention', 'intra_heads.text', 'intra_heads.image']),
 ])
 def test_gradient_reaches_exactly_the_enabled_parameters(config, image_dim, absent):
@@ -191,20 +194,20 @@ def test_gradient_reaches_exactly_the_enabled_parameters(config, image_dim, abse
 
 
 def test_loss_switches_cut_gradients_of_built_heads():
-    model = make(ModelConfig(d_chunk=4))
-    reached = grads(model, ModelConfig(d_chunk=4, use_low=False, use_intra=False))
+    model = make(ModelConfig(**PAPER, d_chunk=4))
+    reached = grads(model, ModelConfig(**PAPER, d_chunk=4, use_low=False, use_intra=False))
     assert not any(ok for n, ok in reached.items() if n.startswith(('low_heads', 'intra_heads')))
     assert all(ok for n, ok in reached.items() if n.startswith(('text_proj', 'attention')))
 
 
 def test_loss_switch_needs_the_heads_in_the_model():
-    model = make(ModelConfig(d_chunk=4, use_low=False))
+    model = make(ModelConfig(**PAPER, d_chunk=4, use_low=False))
     with pytest.raises(ConfigError, match='use_low'):
-        addrl_loss(model, make_batch(), ModelConfig(d_chunk=4))
+        addrl_loss(model, make_batch(), ModelConfig(**PAPER, d_chunk=4))
 
 
 def test_missing_image_rows_send_no_gradient_to_the_image_projection():
-    model = make(ModelConfig(d_chunk=4))
+    model = make(ModelConfig(**PAPER, d_chunk=4))
     batch = make_batch()
     batch.has_image = torch.zeros_like(batch.has_image)
     batch.x_image.requires_grad_(True)
@@ -250,8 +253,8 @@ def test_tiny_overfit_learns_ranking_and_chunk_identity():
     attr, x_text, x_image, likes, g = planted_problem()
     torch.manual_seed(0)
     model = ADDRL(50, 40, ['price', 'brand'], [3, 4], 16, 10,
-                  ModelConfig(d_chunk=8, bpr_reduction='mean', alpha=1.0, beta=0.1, gamma=1.0,
-                              l2=1e-3))
+                  ModelConfig(**PAPER, d_chunk=8, bpr_reduction='mean', alpha=1.0, beta=0.1,
+                              gamma=1.0, l2=1e-3))
     eval_batch = sample_batch(attr, x_text, x_image, likes, torch.Generator().manual_seed(99))
     _, before_terms = addrl_loss(model, eval_batch)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
@@ -286,7 +289,8 @@ def test_tiny_overfit_learns_ranking_and_chunk_identity():
 
 def test_no_attributes_means_no_low_term():
     torch.manual_seed(0)
-    model = ADDRL(U, I, [], [], D_T, D_V, ModelConfig(d_chunk=4, free_chunks=2))
+    model = ADDRL(U, I, [], [], D_T, D_V, ModelConfig(id_encoder='embedding', d_chunk=4,
+                                                      free_chunks=2))
     batch = make_batch()
     batch.attr = batch.attr[:, :0]
     _, terms = addrl_loss(model, batch)
@@ -295,7 +299,7 @@ def test_no_attributes_means_no_low_term():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_loss_and_tables_on_cuda():
-    model = make(ModelConfig(d_chunk=4)).cuda()
+    model = make(ModelConfig(**PAPER, d_chunk=4)).cuda()
     total, terms = addrl_loss(model, make_batch().to('cuda'))
     total.backward()
     assert model.user_embedding.weight.grad.is_cuda and math.isfinite(terms['total'])

@@ -28,7 +28,7 @@ from addrl_graph.model import ADDRL
 from addrl_graph.neighbors import NeighborIndex
 from addrl_graph.sampler import TripletSampler
 from addrl_graph.train import TrainConfig, _check_same_run, run_config, train
-from tests.conftest import tiny_graph_parts
+from tests.conftest import SMALL_PRESET_MODEL, tiny_graph_parts
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 D = 4
@@ -58,6 +58,7 @@ def random_model(graph, name: str, **config) -> ADDRL:
     """An ADDRL with the ``name`` encoder whose parameters are all random (no zero bias)."""
     data, meta = graph
     torch.manual_seed(0)
+    config.setdefault('encoder_layers', 2)
     model = ADDRL.from_graph(data, meta, ModelConfig(d_chunk=D, id_encoder=name, **config))
     with torch.no_grad():
         for p in model.parameters():
@@ -280,7 +281,8 @@ def test_lightgcn_trains_on_sampled_neighbourhoods(structure_graph_dir, tmp_path
     from addrl_graph.data import load_graph
 
     data, meta = load_graph(structure_graph_dir)
-    model_config = ModelConfig(id_encoder='lightgcn')
+    # the loss criterion below was calibrated with the synthetic preset's loss balance
+    model_config = ModelConfig(**{**SMALL_PRESET_MODEL, 'id_encoder': 'lightgcn'})
     torch.manual_seed(0)
     untrained = ADDRL.from_graph(data, meta, model_config).eval()
     random_recall = evaluate(untrained, data, 'valid', progress=False)['recall@20']
@@ -296,13 +298,18 @@ def test_lightgcn_trains_on_sampled_neighbourhoods(structure_graph_dir, tmp_path
 
 
 @pytest.mark.parametrize('train_config, model_config, match', [
-    (TrainConfig(num_neighbors=[10, 10]), ModelConfig(), "id_encoder='embedding'"),
-    (TrainConfig(model='lightgcn', num_neighbors=[10, 10]), ModelConfig(id_encoder='lightgcn'),
-     "model='lightgcn'"),
-    (TrainConfig(num_neighbors=[10]), ModelConfig(id_encoder='sage'), 'one fan-out per encoder'),
-    (TrainConfig(num_neighbors=[10, 0]), ModelConfig(id_encoder='gcn'), r'-1 \(all\)'),
-    (TrainConfig(num_neighbors=[10, -2]), ModelConfig(id_encoder='gcn'), r'\(got \[10, -2\]\)'),
-    (TrainConfig(num_neighbors='10,x'), ModelConfig(id_encoder='gcn'), "got '10,x'"),
+    (TrainConfig(num_neighbors=[10, 10]), ModelConfig(id_encoder='embedding'),
+     "id_encoder='embedding'"),
+    (TrainConfig(model='lightgcn', num_neighbors=[10, 10]),
+     ModelConfig(id_encoder='lightgcn', encoder_layers=2), "model='lightgcn'"),
+    (TrainConfig(num_neighbors=[10]), ModelConfig(id_encoder='sage', encoder_layers=2),
+     'one fan-out per encoder'),
+    (TrainConfig(num_neighbors=[10, 0]), ModelConfig(id_encoder='gcn', encoder_layers=2),
+     r'-1 \(all\)'),
+    (TrainConfig(num_neighbors=[10, -2]), ModelConfig(id_encoder='gcn', encoder_layers=2),
+     r'\(got \[10, -2\]\)'),
+    (TrainConfig(num_neighbors='10,x'), ModelConfig(id_encoder='gcn', encoder_layers=2),
+     "got '10,x'"),
 ])
 def test_bad_num_neighbors_are_rejected_before_any_work(tmp_path, train_config, model_config,
                                                         match):
@@ -314,7 +321,8 @@ def test_bad_num_neighbors_are_rejected_before_any_work(tmp_path, train_config, 
 def test_command_line_flag(tmp_path, capsys):
     assert TrainConfig(num_neighbors='10,5').num_neighbors == [10, 5]
     code = main(['--quiet', 'train', '--data', str(tmp_path / 'no-graph'), '--out',
-                 str(tmp_path / 'run'), '--id-encoder', 'lightgcn', '--num-neighbors', '10'])
+                 str(tmp_path / 'run'), '--id-encoder', 'lightgcn', '--encoder-layers', '2',
+                 '--num-neighbors', '10'])
     assert code == 2 and 'one fan-out per encoder layer, 2 (got [10])' in capsys.readouterr().err
 
 

@@ -10,11 +10,14 @@ from addrl_graph.model import ADDRL
 from addrl_graph.optim import LazyAdam, make_optimizer
 from addrl_graph.train import TrainConfig, train
 
+#: The paper's architecture (ID embeddings, one free chunk), which these tests check.
+PAPER = dict(id_encoder='embedding', free_chunks=1)
+
 
 def test_only_the_batch_rows_move(tiny_graph, one_thread):
     data, meta = tiny_graph
     torch.manual_seed(0)
-    model = ADDRL.from_graph(data, meta, ModelConfig(d_chunk=8))
+    model = ADDRL.from_graph(data, meta, ModelConfig(**PAPER, d_chunk=8))
     optimizer = make_optimizer(model, 1e-2, sparse_embeddings=True)
     assert isinstance(optimizer, LazyAdam)
     batch = next(iter(make_train_loader(data, batch_size=3, num_neg=2)))
@@ -40,10 +43,11 @@ def test_sparse_run_trains_and_its_optimizer_state_reloads(tmp_path, tiny_graph,
     from addrl_graph.checkpoint import load_checkpoint
     graph = _graph_dir(tmp_path, tiny_graph)
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, sparse_embeddings=True)
-    results = train(graph, tmp_path / 'run', config, ModelConfig(d_chunk=8), progress=False)
+    results = train(graph, tmp_path / 'run', config, ModelConfig(**PAPER, d_chunk=8),
+                    progress=False)
     assert results['test']['recall@20'] >= 0
     state, _ = load_checkpoint(tmp_path / 'run', 'last')
-    optimizer = make_optimizer(ADDRL.from_graph(*tiny_graph, ModelConfig(d_chunk=8)), 1e-2,
+    optimizer = make_optimizer(ADDRL.from_graph(*tiny_graph, ModelConfig(**PAPER, d_chunk=8)), 1e-2,
                                True)
     optimizer.load_state_dict(state['optimizer'])
     steps = optimizer.sparse.state_dict()['state'][0]['step']
@@ -62,8 +66,8 @@ def test_sparse_embeddings_refused_where_tables_are_dense(tmp_path, tiny_graph):
     # sampled neighbourhoods read the tables by row again
     train(graph, tmp_path / 'c', TrainConfig(epochs=1, batch_size=8, sparse_embeddings=True,
                                              num_neighbors=[3, 3]),
-          ModelConfig(id_encoder='lightgcn', d_chunk=8), progress=False)
+          ModelConfig(id_encoder='lightgcn', encoder_layers=2, d_chunk=8), progress=False)
     dense = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))]).state_dict()
-    model = ADDRL.from_graph(*tiny_graph, ModelConfig(d_chunk=8))
+    model = ADDRL.from_graph(*tiny_graph, ModelConfig(**PAPER, d_chunk=8))
     with pytest.raises(ConfigError, match='dense Adam state'):
         make_optimizer(model, 1e-2, True).load_state_dict(dense)

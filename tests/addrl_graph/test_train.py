@@ -11,13 +11,15 @@ from addrl_graph.diagnostics import intra_accuracy
 from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.runs import load_run_model
 from addrl_graph.train import TrainConfig, train
+from tests.conftest import SMALL_PRESET_MODEL
 
 
 def test_addrl_beats_bpr_mf_and_disentangles(small_graph_dir, tmp_path):
     """Issue 3: same budget (50 epochs, lr 1e-2) → AD-DRL's validation Recall@20 beats
     BPR-MF's, and every intra classifier tells the chunks apart (accuracy ≥ 0.95)."""
     budget = dict(epochs=50, lr=1e-2, patience=50)
-    addrl = train(small_graph_dir, tmp_path / 'addrl', TrainConfig(**budget), progress=False)
+    addrl = train(small_graph_dir, tmp_path / 'addrl', TrainConfig(**budget),
+                  ModelConfig(**SMALL_PRESET_MODEL), progress=False)
     bpr = train(small_graph_dir, tmp_path / 'bpr', TrainConfig(model='bpr-mf', **budget),
                 progress=False)
     assert addrl['valid']['recall@20'] > bpr['valid']['recall@20']
@@ -112,5 +114,6 @@ def test_checkpoint_for_other_node_counts_names_the_parameter(small_dump, small_
                       meta=small_dump / 'meta.json.gz', out=tmp_path / 'g7', k_core=7,
                       text_encoder='none', image_encoder='none', progress=False))
     train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
-    with pytest.raises(CheckpointError, match=r'user_embedding\.weight has shape \(600, 160\)'):
+    # default model: K = 4 attributes + 1 free chunk, of 64 each
+    with pytest.raises(CheckpointError, match=r'user_embedding\.weight has shape \(600, 320\)'):
         load_run_model(tmp_path / 'run', data_dir=tmp_path / 'g7')
