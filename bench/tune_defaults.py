@@ -15,8 +15,8 @@
    defaults are now (``TrainConfig()``, ``ModelConfig()``, ``MODEL_DEFAULTS``), and the JSON
    says whether they match the chosen trials; "old" is the configuration the defaults were
    before this search (:data:`OLD`).
-4. The same old-vs-new test Recall@20 on the real 2018 Gift Cards and Magazine 5-cores and on
-   the synthetic ``small`` preset.
+4. The same old-vs-new test Recall@20 (AD-DRL, BPR-MF; LightGCN at its new defaults) on the
+   real 2018 Gift Cards and Magazine 5-cores and on the synthetic ``small`` preset.
 
 Writes ``OUT/tune_defaults.json`` and ``OUT/tune_defaults.md``.
 
@@ -202,13 +202,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def comparison_jobs(graphs: dict[str, Path], work: Path, seeds: list[int]) -> list[dict]:
-    """Every old-vs-new run: all models on the headline data; elsewhere AD-DRL old and new and
-    LightGCN new."""
+    """Every old-vs-new run: all models on the headline data; elsewhere AD-DRL and BPR-MF old
+    and new, and LightGCN new."""
     jobs = []
     for dataset, graph in graphs.items():
         headline = dataset == 'beauty-2014-half'
         runs = ([(m, w) for m in MODELS for w in ('old', 'new')] if headline else
-                [('addrl', 'old'), ('addrl', 'new'), ('lightgcn', 'new')])
+                [('addrl', 'old'), ('addrl', 'new'), ('bpr-mf', 'old'), ('bpr-mf', 'new'),
+                 ('lightgcn', 'new')])
         for model, which in runs:
             for seed in seeds:
                 jobs.append({'dataset': dataset, 'graph': str(graph), 'model': model,
