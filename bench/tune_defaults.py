@@ -38,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared' / 'data'
+BEAUTY = SHARED / 'amazon-2014-beauty-half-a'
+MAGAZINE = SHARED / 'amazon-2018-magazine'
 MODELS = ('addrl', 'lightgcn', 'bpr-mf', 'vbpr')
 CONTROLLED = ('price', 'popularity', 'category')
 #: Trials and study minutes per model (whichever ends first).
@@ -68,12 +70,12 @@ def build_graphs(work: Path) -> dict[str, Path]:
     from data_builders.synthetic import generate
 
     sources = {
-        'beauty-2014-half': ('2014', SHARED / 'amazon-2014-beauty-half-a' / 'reviews_Beauty_5.json.gz',
-                             SHARED / 'amazon-2014-beauty-half-a' / 'meta_Beauty.json.gz'),
+        'beauty-2014-half': ('2014', BEAUTY / 'reviews_Beauty_5.json.gz',
+                             BEAUTY / 'meta_Beauty.json.gz'),
         'gift-cards-2018': ('2018', SHARED / 'amazon-2018-gift-cards' / 'Gift_Cards_5.json.gz',
                             SHARED / 'amazon-2018-gift-cards' / 'meta_Gift_Cards.json.gz'),
-        'magazine-2018': ('2018', SHARED / 'amazon-2018-magazine' / 'Magazine_Subscriptions_5.json.gz',
-                          SHARED / 'amazon-2018-magazine' / 'meta_Magazine_Subscriptions.json.gz'),
+        'magazine-2018': ('2018', MAGAZINE / 'Magazine_Subscriptions_5.json.gz',
+                          MAGAZINE / 'meta_Magazine_Subscriptions.json.gz'),
     }
     graphs = {}
     for name, (fmt, reviews, meta) in sources.items():
@@ -134,8 +136,9 @@ def choose(work: Path) -> dict[str, Any]:
 
     chosen = {}
     for model in MODELS:
+        database = (work / 'studies' / model / 'study.db').resolve()
         study = optuna.load_study(study_name=f'addrl-graph-{model}',
-                                  storage=f'sqlite:///{(work / "studies" / model / "study.db").resolve()}')
+                                  storage=f'sqlite:///{database}')
         done = sorted(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)),
                       key=lambda t: -t.value)
         passed_over = []
@@ -201,13 +204,15 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def comparison_jobs(graphs: dict[str, Path], work: Path, seeds: list[int]) -> list[dict]:
-    """Every old-vs-new run: all models on the headline data; elsewhere AD-DRL and BPR-MF old
-    and new, and LightGCN new."""
+def comparison_jobs(graphs: dict[str, Path], work: Path, seeds: list[int],
+                    old_baselines: bool = False) -> list[dict]:
+    """Every old-vs-new run: on the headline data AD-DRL old and new and every baseline new
+    (old too with ``old_baselines``); elsewhere AD-DRL and BPR-MF old and new, LightGCN new."""
     jobs = []
     for dataset, graph in graphs.items():
         headline = dataset == 'beauty-2014-half'
-        runs = ([(m, w) for m in MODELS for w in ('old', 'new')] if headline else
+        runs = ([('addrl', 'old')] + [(m, 'new') for m in MODELS]
+                + [(m, 'old') for m in MODELS[1:] if old_baselines] if headline else
                 [('addrl', 'old'), ('addrl', 'new'), ('bpr-mf', 'old'), ('bpr-mf', 'new'),
                  ('lightgcn', 'new')])
         for model, which in runs:
@@ -284,7 +289,8 @@ def _close(a: Any, b: Any) -> bool:
 def markdown(report: dict[str, Any]) -> str:
     lines = ['# Defaults chosen on real data', '',
              'Studies: validation Recall@20 on the Beauty 2014 half; trial settings '
-             f"{TRIAL}.", '', '| model | finished trials | chosen trial | valid R@20 | parameters |',
+             f"{TRIAL}.", '',
+             '| model | finished trials | chosen trial | valid R@20 | parameters |',
              '|---|---|---|---|---|']
     for model, entry in report['chosen'].items():
         params = ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
@@ -329,14 +335,19 @@ def main() -> int:
     p.add_argument('--out', type=Path, default=ROOT / 'runs' / 'tune-defaults')
     p.add_argument('--seeds', default='0,1,2')
     p.add_argument('--workers', type=int, default=2, help='processes (trials, runs)')
-    p.add_argument('--skip-search', action='store_true', help='use the studies in --work as they are')
+    p.add_argument('--skip-search', action='store_true',
+                   help='use the studies in --work as they are')
+    p.add_argument('--old-baselines', action='store_true',
+                   help='also train the baselines at their old defaults on the Beauty half '
+                        '(lr 1e-3: they run into the 8-minute cap)')
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(',')]
     graphs = build_graphs(args.work)
     if not args.skip_search:
         search(graphs['beauty-2014-half'], args.work, args.workers)
     chosen = choose(args.work)
-    rows = compare_defaults(comparison_jobs(graphs, args.work, seeds), args.workers)
+    rows = compare_defaults(comparison_jobs(graphs, args.work, seeds, args.old_baselines),
+                            args.workers)
     report = {'data': {k: str(v) for k, v in graphs.items()}, 'seeds': seeds, 'trial': TRIAL,
               'run_minutes': RUN_MINUTES,
               'budget': {m: {'trials': t, 'minutes': s} for m, (t, s) in BUDGET.items()},
