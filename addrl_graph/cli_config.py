@@ -235,6 +235,12 @@ def _field_types() -> dict[str, Any]:
     return {**hints, **_TYPES}
 
 
+def config_file_dict(train_config: TrainConfig, model_config: ModelConfig) -> dict[str, Any]:
+    """The flat mapping a ``--config`` file holds: train and model fields at the top level,
+    ``baseline`` nested."""
+    return {**dataclasses.asdict(train_config), **model_config.to_dict()}
+
+
 def to_yaml(command: Command) -> str:
     """The configuration of ``command`` as a ``--config`` file that reproduces it: its options,
     then every field (``train``/``tune``: resolved with :meth:`TrainConfig.resolved`, so the
@@ -242,8 +248,7 @@ def to_yaml(command: Command) -> str:
     train_config = command.train_config
     if command.name != 'compare':
         train_config = train_config.resolved()
-    values = {**command.options, **dataclasses.asdict(train_config),
-              **command.model_config.to_dict()}
+    values = {**command.options, **config_file_dict(train_config, command.model_config)}
     values = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()
               if k not in _SKIP.get(command.name, ())}
     return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)

@@ -214,7 +214,8 @@ class BaselineConfig:
 
     def validate(self) -> 'BaselineConfig':
         """Check every set field; return ``self`` or raise :class:`ConfigError`."""
-        _check(self.embedding_dim is None or _is_int(self.embedding_dim) and self.embedding_dim >= 1,
+        _check(self.embedding_dim is None
+               or _is_int(self.embedding_dim) and self.embedding_dim >= 1,
                'embedding_dim', 'None or a positive int', self.embedding_dim, 'baseline')
         _check(self.l2 is None or _is_number(self.l2) and self.l2 >= 0, 'l2',
                'None or a number >= 0', self.l2, 'baseline')

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from addrl_graph.batch import TripletBatch
 from addrl_graph.config import ModelConfig
+from addrl_graph.distributed import DistContext
 from addrl_graph.errors import ConfigError
 
 TERMS = ('bpr', 'l2', 'intra', 'inter', 'low', 'total')
@@ -137,12 +138,6 @@ def low_loss(fused: Tensor, attr: Tensor, heads: nn.ModuleDict, names: list[str]
 
 
 # ---------------------------------------------------------------------- the objective
-def _world_size() -> int:
-    """Processes of the initialised ``torch.distributed`` group (1 without one)."""
-    dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
 def addrl_loss(model: nn.Module, batch: TripletBatch,
                config: ModelConfig | None = None) -> tuple[Tensor, dict[str, float]]:
     r"""Eq. 13 on one batch: BPR + :math:`\lambda` L2 + :math:`\alpha` intra + :math:`\beta`
@@ -172,7 +167,7 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
     zero = pos.new_zeros(())
     terms = {
         'bpr': (bpr_loss(pos, neg, config.bpr_negatives, config.bpr_reduction)
-                * (_world_size() if config.bpr_reduction == 'sum' else 1)),
+                * (DistContext.current().world_size if config.bpr_reduction == 'sum' else 1)),
         'l2': _embedding_l2(user, items, batch) if config.l2 > 0 else zero,
         'intra': _intra_terms(model, user, items) if config.use_intra else zero,
         'inter': _inter_terms(items, config.tau) if config.use_inter else zero,

@@ -93,10 +93,11 @@ class TrainConfig:
         :data:`~addrl_graph.registry.MODEL_DEFAULTS` (baseline options only for baselines)."""
         defaults = MODEL_DEFAULTS[self.model]
         takes = defaults.get('baseline', {})
-        ignored = sorted(set(self.baseline.options()) - set(takes))
+        given = self.baseline.options()
+        ignored = sorted(set(given) - set(takes))
         if ignored:
             logger.warning('--model %s takes no baseline option %s: ignored', self.model, ignored)
-        baseline = {**takes, **{k: v for k, v in self.baseline.options().items() if k in takes}}
+        baseline = {**takes, **{k: v for k, v in given.items() if k in takes}}
         return dataclasses.replace(
             self, lr=defaults['lr'] if self.lr is None else self.lr,
             num_neg=defaults['num_neg'] if self.num_neg is None else self.num_neg,

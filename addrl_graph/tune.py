@@ -7,8 +7,8 @@ this module adds is what Optuna cannot know: the built-in search space of each m
 (:data:`SPACES`, or a YAML/JSON file of the same shape), how a trial's parameters land on
 :class:`~addrl_graph.train.TrainConfig`, :class:`~addrl_graph.config.ModelConfig` and
 :class:`~addrl_graph.config.BaselineConfig`, one training run folder per trial, and the outputs:
-``trials.csv``, ``history.png`` and ``best.yaml`` (the best trial's whole configuration, a file
-``train --config`` reads).
+``trials.csv``, ``history.png`` and ``best.yaml`` (the best trial's whole configuration in the
+format of :func:`addrl_graph.cli_config.config_file_dict`, a file ``train --config`` reads).
 
 Trials never read the test split (:func:`~addrl_graph.train.train` with ``test=False``).
 
@@ -162,12 +162,6 @@ def apply_params(params: dict[str, Any], train_config: TrainConfig,
     return train_out, dataclasses.replace(model_config, **model_values)
 
 
-def config_file_dict(train_config: TrainConfig, model_config: ModelConfig) -> dict[str, Any]:
-    """The flat mapping a ``--config`` file holds: train and model fields at the top level,
-    ``baseline`` nested."""
-    return {**dataclasses.asdict(train_config), **model_config.to_dict()}
-
-
 def _objective(trial, data_dir: Path, out_dir: Path, space: Space, train_config: TrainConfig,
                model_config: ModelConfig) -> float:
     import optuna
@@ -310,6 +304,7 @@ def summarize(out_dir: str | Path, storage: str | None, model: str) -> TuneSumma
     import optuna
     from optuna.visualization.matplotlib import plot_optimization_history
 
+    from addrl_graph.cli_config import config_file_dict
     from addrl_graph.viz import _pyplot, _save
 
     out_dir = Path(out_dir)
