@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from addrl_graph.data import save_graph
+from addrl_graph.data.assemble import assemble_graph
+from addrl_graph.data.schema import save_graph
 from addrl_graph.io import sha256_file
 from data_builders.attributes import AttributeConfig, derive_attributes
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
 from data_builders.features import image_features, text_features
-from data_builders.graph import assemble_graph
 from data_builders.readers import FORMATS, read_meta, read_reviews
 from data_builders.records import ItemMeta, ReadStats
 from data_builders.split import split_interactions

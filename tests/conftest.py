@@ -17,7 +17,7 @@ SMALL_PRESET_MODEL = dict(id_encoder='embedding', encoder_layers=2, d_chunk=32, 
 
 def tiny_graph_parts(num_users: int = 12, num_items: int = 10, per_user: int = 5, d_t: int = 6,
                      d_v: int = 4, seed: int = 0):
-    """Arrays for :func:`data_builders.graph.assemble_graph` and a matching meta dict."""
+    """Arrays for :func:`addrl_graph.data.assemble.assemble_graph` and a matching meta dict."""
     from data_builders.split import split_interactions
 
     rng = np.random.default_rng(seed)
@@ -41,7 +41,7 @@ def tiny_graph_parts(num_users: int = 12, num_items: int = 10, per_user: int = 5
 @pytest.fixture
 def tiny_graph():
     """``(HeteroData, meta)`` of a 12-user, 10-item graph with two attributes."""
-    from data_builders.graph import assemble_graph
+    from addrl_graph.data.assemble import assemble_graph
 
     users, items, split, attr, meta, features = tiny_graph_parts()
     data = assemble_graph(users, items, split, len(meta['users']), attr, meta['attributes'],

@@ -1,4 +1,5 @@
-"""Assemble the processed ``HeteroData`` graph from index arrays, attribute codes and features."""
+"""Assemble the processed ``HeteroData`` graph of :mod:`addrl_graph.data.schema` from index arrays,
+attribute codes and features."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +9,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge
 
 
 def assemble_graph(user_index: np.ndarray, item_index: np.ndarray, split: np.ndarray,
