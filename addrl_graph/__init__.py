@@ -1,5 +1,5 @@
 """AD-DRL (attribute-driven disentangled multimodal recommendation) on PyTorch Geometric."""
-from addrl_graph.data import load_graph, save_graph, validate_graph
+from addrl_graph.data.schema import load_graph, save_graph, validate_graph
 from addrl_graph.errors import AddrlError, CheckpointError, ConfigError, GraphSchemaError
 
 __version__ = '0.1.0'

@@ -9,7 +9,7 @@ around so that every rank runs the same number of steps (as
 the global batch: each rank takes ``ceil(batch_size / W)`` triplets per step, and
 :class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients, so a step follows
 the gradient of the global batch as a single process would (a summed BPR term is multiplied by
-``W`` for that, see :func:`addrl_graph.losses.addrl_loss`). Only rank 0 evaluates and writes;
+``W`` for that, see :func:`addrl_graph.nn.losses.addrl_loss`). Only rank 0 evaluates and writes;
 the other ranks receive its decisions.
 """
 from __future__ import annotations

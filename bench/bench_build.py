@@ -40,7 +40,7 @@ def checks_overhead(raw: Path, graph_dir: Path, build_seconds: float) -> dict:
     (``json.loads`` / ``ast.literal_eval``), plus schema validation and source checksums."""
     import ast
 
-    from addrl_graph.data import load_graph, validate_graph
+    from addrl_graph.data.schema import load_graph, validate_graph
     from addrl_graph.io import sha256_file
     from data_builders.files import open_lines
     from data_builders.readers import read_meta, read_reviews

@@ -1,5 +1,5 @@
 """Benchmark: cost of one AD-DRL training step as the ID tables grow, dense Adam vs sparse
-(lazy) Adam (:mod:`addrl_graph.optim`); prints JSON.
+(lazy) Adam (:mod:`addrl_graph.training.optim`); prints JSON.
 
 The model has the ``sports`` preset's shape times ``--scales`` (users, items), batches of
 ``--batch-size`` random triplets over them (random features of the real encoders' widths), and
@@ -23,7 +23,7 @@ ATTRIBUTES = {'price': 6, 'popularity': 5, 'brand': 2_082, 'category': 18}
 
 def random_batch(num_users: int, num_items: int, batch_size: int, num_neg: int,
                  generator: torch.Generator):
-    from addrl_graph.batch import TripletBatch
+    from addrl_graph.loader.batch import TripletBatch
     items = torch.unique(torch.randint(num_items, (batch_size * (num_neg + 1),),
                                        generator=generator))
     M = items.numel()
@@ -39,9 +39,9 @@ def random_batch(num_users: int, num_items: int, batch_size: int, num_neg: int,
 
 def step_seconds(scale: int, sparse: bool, batch_size: int, num_neg: int,
                  steps: int) -> dict[str, float]:
-    from addrl_graph.losses import addrl_loss
-    from addrl_graph.model import ADDRL
-    from addrl_graph.optim import make_optimizer
+    from addrl_graph.nn.losses import addrl_loss
+    from addrl_graph.nn.model import ADDRL
+    from addrl_graph.training.optim import make_optimizer
 
     torch.manual_seed(0)
     users, items = SPORTS_USERS * scale, SPORTS_ITEMS * scale

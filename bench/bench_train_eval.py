@@ -34,7 +34,7 @@ TARGETS = {'epoch_seconds': 90.0, 'evaluation_seconds': 20.0, 'peak_rss_gib': 6.
 
 def synthetic_graph(preset: str, work: Path) -> Path:
     """Structure from the synthetic dump, random features of the real encoders' widths."""
-    from addrl_graph.data import load_graph, save_graph
+    from addrl_graph.data.schema import load_graph, save_graph
     from data_builders.build import BuildConfig, build
     from data_builders.synthetic import generate
 
@@ -60,7 +60,7 @@ def synthetic_graph(preset: str, work: Path) -> Path:
 
 def tile_graph(data, factor: int):
     """``factor`` disjoint copies of users, items and interactions (same attribute values)."""
-    from addrl_graph.data import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge
+    from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge
 
     if factor == 1:
         return data
@@ -87,7 +87,7 @@ def _attribute_names(data) -> list[str]:
 def loader_rate(data, batch_size: int, num_neg: int, **sampling) -> float:
     """Positive edges per second of one full pass of the training loader alone (``sampling``:
     ``num_neighbors`` and ``attribute_neighbors`` of the loader)."""
-    from addrl_graph.loader import make_train_loader
+    from addrl_graph.loader.link_loader import make_train_loader
 
     start, edges = time.perf_counter(), 0
     for batch in make_train_loader(data, batch_size=batch_size, num_neg=num_neg, seed=1,
@@ -99,9 +99,9 @@ def loader_rate(data, batch_size: int, num_neg: int, **sampling) -> float:
 def epoch_seconds(data, meta, model_name: str, batch_size: int, num_neg: int, device,
                   model_config=None, sparse_embeddings: bool = False, **sampling) -> float:
     """Seconds of one training epoch (every training edge once) with the real objective."""
-    from addrl_graph.loader import make_train_loader
-    from addrl_graph.optim import make_optimizer
-    from addrl_graph.registry import build_model
+    from addrl_graph.loader.link_loader import make_train_loader
+    from addrl_graph.training.optim import make_optimizer
+    from addrl_graph.training.registry import build_model
 
     model, objective = build_model(model_name, data, meta, model_config)
     model.to(device).train()
@@ -137,13 +137,13 @@ def main() -> None:
     p.add_argument('--num-neighbors', help='fan-outs per encoder layer, e.g. 10,5 (default: '
                    'the whole graph every step)')
     p.add_argument('--sparse-embeddings', action='store_true',
-                   help='lazy Adam on the ID tables (addrl_graph.optim)')
+                   help='lazy Adam on the ID tables (addrl_graph.training.optim)')
     args = p.parse_args()
-    from addrl_graph.config import ModelConfig
-    from addrl_graph.data import load_graph
-    from addrl_graph.encoders import ATTRIBUTE_ENCODERS
-    from addrl_graph.evaluate import evaluate
-    from addrl_graph.train import TrainConfig, check_num_neighbors
+    from addrl_graph.nn.config import ModelConfig
+    from addrl_graph.data.schema import load_graph
+    from addrl_graph.nn.encoders import ATTRIBUTE_ENCODERS
+    from addrl_graph.metrics.evaluate import evaluate
+    from addrl_graph.training.train import TrainConfig, check_num_neighbors
 
     model_config = ModelConfig(id_encoder=args.id_encoder, encoder_layers=args.encoder_layers)
     train_config = TrainConfig(model=args.model, num_neighbors=args.num_neighbors).validate()

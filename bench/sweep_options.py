@@ -12,8 +12,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.training.train import TrainConfig, train
 
 VARIANTS = {
     'base': {},

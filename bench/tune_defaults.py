@@ -1,12 +1,12 @@
 """Reproduce how the per-model defaults were chosen on real data, and check them; prints JSON.
 
-1. **Search** every model with ``addrl_graph.tune`` on the real Beauty 2014 half
+1. **Search** every model with ``addrl_graph.training.tune`` on the real Beauty 2014 half
    (``../shared/data/amazon-2014-beauty-half-a``, 5-core, paper split, minilm title
    documents, no images): validation Recall@20 only, the test split is never read. A study
    that already exists in ``--work`` resumes, so a finished study is not searched again.
 2. **Choose** AD-DRL's setting: the best trial whose model keeps control — the share of the
    leaned-to value in the top-20 falls strictly from ξ = 2 to ξ = −1 for price, popularity and
-   category (:func:`addrl_graph.studies.control_study`, training histories only). The
+   category (:func:`addrl_graph.explain.studies.control_study`, training histories only). The
    baselines take their best trial.
 3. **Old vs new defaults** on the Beauty half, each seed of ``--seeds`` a run of its own
    (the test split read once per run, at the checkpoint chosen on validation): test
@@ -97,8 +97,8 @@ def build_graphs(work: Path) -> dict[str, Path]:
 
 def search(graph: Path, work: Path, workers: int) -> dict[str, Any]:
     """Run (or resume) each model's study; return each study's trials table and best file."""
-    from addrl_graph.train import TrainConfig
-    from addrl_graph.tune import tune
+    from addrl_graph.training.train import TrainConfig
+    from addrl_graph.training.tune import tune
 
     studies = {}
     for model in MODELS:
@@ -111,7 +111,7 @@ def search(graph: Path, work: Path, workers: int) -> dict[str, Any]:
 
 def controls(ex) -> dict[str, dict[str, Any]]:
     """Control study of :data:`CONTROLLED`: leaned-to value, its share per ξ, monotone?"""
-    from addrl_graph.studies import control_study
+    from addrl_graph.explain.studies import control_study
 
     out = {}
     for attribute in CONTROLLED:
@@ -124,7 +124,7 @@ def controls(ex) -> dict[str, dict[str, Any]]:
 
 
 def keeps_control(run_dir: Path) -> tuple[bool, dict[str, Any]]:
-    from addrl_graph.explain import Explainer
+    from addrl_graph.explain.explainer import Explainer
 
     study = controls(Explainer.from_run(run_dir))
     return all(s['strictly_falling'] for s in study.values()), study
@@ -161,8 +161,8 @@ def choose(work: Path) -> dict[str, Any]:
 
 def configs(model: str, which: str):
     """``(TrainConfig, ModelConfig)`` of ``model`` under the ``old`` or ``new`` defaults."""
-    from addrl_graph.config import BaselineConfig, ModelConfig
-    from addrl_graph.train import TrainConfig
+    from addrl_graph.nn.config import BaselineConfig, ModelConfig
+    from addrl_graph.training.train import TrainConfig
 
     if which == 'new':
         return TrainConfig(model=model, max_minutes=RUN_MINUTES), ModelConfig()
@@ -176,7 +176,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """One training run (one thread) and, for AD-DRL on the headline data, its diagnostics."""
     import torch
 
-    from addrl_graph.train import train
+    from addrl_graph.training.train import train
 
     torch.set_num_threads(1)
     train_config, model_config = configs(job['model'], job['which'])
@@ -192,9 +192,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                 'test_recall@20': results['test']['recall@20'],
                 'test_ndcg@20': results['test']['ndcg@20']})
     if job['diagnostics']:
-        from addrl_graph.diagnostics import intra_accuracy, low_accuracy
-        from addrl_graph.explain import Explainer
-        from addrl_graph.viz import chunk_silhouettes
+        from addrl_graph.explain.diagnostics import intra_accuracy, low_accuracy
+        from addrl_graph.explain.explainer import Explainer
+        from addrl_graph.explain.viz import chunk_silhouettes
 
         ex = Explainer.from_run(run_dir)
         row['silhouette'] = chunk_silhouettes(ex)
@@ -263,7 +263,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def matches_choice(chosen: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """For each model, the chosen trial's parameters the code's defaults differ from (lr and
     loss weights compared to 2 significant digits, as the code keeps them)."""
-    from addrl_graph.tune import apply_params
+    from addrl_graph.training.tune import apply_params
 
     out = {}
     for model, entry in chosen.items():

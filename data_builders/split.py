@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from addrl_graph.data import TEST, TRAIN, VALID
+from addrl_graph.data.schema import TEST, TRAIN, VALID
 from data_builders.errors import DataBuildError
 
 PROTOCOLS = ('paper', 'mmrec')

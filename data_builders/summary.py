@@ -7,7 +7,7 @@ import networkx as nx
 import numpy as np
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data import INTERACTS, TEST, TRAIN, VALID
+from addrl_graph.data.schema import INTERACTS, TEST, TRAIN, VALID
 
 
 def graph_statistics(data: HeteroData, attributes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
-from addrl_graph.config import ModelConfig
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import AddrlError
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.training.train import TrainConfig, train
 
 #: name → ModelConfig overrides; ``+aware`` routes attribute messages to their own chunk.
 VARIANTS = {

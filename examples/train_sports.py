@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from addrl_graph.compare import compare, format_table, markdown_report
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import load_graph
+from addrl_graph.training.compare import compare, format_table, markdown_report
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import load_graph
 from addrl_graph.errors import AddrlError
-from addrl_graph.train import TrainConfig
+from addrl_graph.training.train import TrainConfig
 from data_builders.build import BuildConfig, build
 
 RAW_CANDIDATES = {  # format → (reviews, meta) file names of the real Sports dumps
@@ -94,7 +94,7 @@ def main() -> int:
     p.add_argument('--minutes', type=float, default=2.0, help='training budget per model')
     p.add_argument('--lr', type=float, default=None,
                    help="one Adam rate for every model (default: each model's tuned rate, "
-                        'addrl_graph.registry.MODEL_DEFAULTS; --full uses the paper\'s 1e-4)')
+                        'addrl_graph.training.registry.MODEL_DEFAULTS; --full uses the paper\'s 1e-4)')
     p.add_argument('--epochs', type=int, default=1000)
     p.add_argument('--full', action='store_true',
                    help='paper budget: no time limit, early stopping with patience 50')

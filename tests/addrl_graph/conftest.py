@@ -19,7 +19,7 @@ def runs_root(tmp_path_factory):
 
 
 def _train(graph_dir, run_dir, epochs, model_config):
-    from addrl_graph.train import TrainConfig, train
+    from addrl_graph.training.train import TrainConfig, train
     train(graph_dir, run_dir, TrainConfig(epochs=epochs, lr=1e-2, patience=epochs),
           model_config, progress=False)
     return run_dir
@@ -28,7 +28,7 @@ def _train(graph_dir, run_dir, epochs, model_config):
 @pytest.fixture(scope='session')
 def addrl_run(small_graph_dir, runs_root):
     """An AD-DRL run on the ``small`` graph (the configuration tuned on that preset)."""
-    from addrl_graph.config import ModelConfig
+    from addrl_graph.nn.config import ModelConfig
     return _train(small_graph_dir, runs_root / 'addrl', ADDRL_EPOCHS,
                   ModelConfig(**SMALL_PRESET_MODEL))
 
@@ -36,14 +36,14 @@ def addrl_run(small_graph_dir, runs_root):
 @pytest.fixture(scope='session')
 def no_high_run(small_graph_dir, runs_root):
     """AD-DRL without the intra and inter losses (Table 3, w/o high)."""
-    from addrl_graph.config import ModelConfig
+    from addrl_graph.nn.config import ModelConfig
     return _train(small_graph_dir, runs_root / 'no-high', NO_HIGH_EPOCHS,
                   ModelConfig(**SMALL_PRESET_MODEL, ablation='no-high'))
 
 
 @pytest.fixture(scope='session')
 def explainer(addrl_run):
-    from addrl_graph.explain import Explainer
+    from addrl_graph.explain.explainer import Explainer
     return Explainer.from_run(addrl_run)
 
 

@@ -11,12 +11,12 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.nn.models import LightGCN
 
-from addrl_graph.baselines import (BPRMF, VBPR, LightGCNRanker, normalized_adjacency,
+from addrl_graph.nn.baselines import (BPRMF, VBPR, LightGCNRanker, normalized_adjacency,
                                    to_homogeneous_edges)
-from addrl_graph.batch import TripletBatch
-from addrl_graph.data import INTERACTS, TRAIN, VALID
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
 from addrl_graph.errors import ConfigError
-from addrl_graph.evaluate import evaluate
+from addrl_graph.metrics.evaluate import evaluate
 
 U, I, C = 48, 32, 4          # users, items, planted clusters (user u and item i: u % C, i % C)
 D_T, D_V = 6, 4

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from addrl_graph.checkpoint import load_checkpoint, save_checkpoint
+from addrl_graph.training.checkpoint import load_checkpoint, save_checkpoint
 from addrl_graph.errors import CheckpointError
 
 

@@ -1,15 +1,15 @@
-"""Flags and config files of ``train``, ``compare`` and ``tune`` (:mod:`addrl_graph.cli_config`);
+"""Flags and config files of ``train``, ``compare`` and ``tune`` (:mod:`addrl_graph.cli.config`);
 nothing here trains."""
 import sys
 import types
 
 import pytest
 
-from addrl_graph.cli import main
-from addrl_graph.cli_config import parse, to_yaml
-from addrl_graph.config import BaselineConfig, ModelConfig
-from addrl_graph.registry import MODEL_DEFAULTS
-from addrl_graph.train import TrainConfig
+from addrl_graph.cli.main import main
+from addrl_graph.cli.config import parse, to_yaml
+from addrl_graph.nn.config import BaselineConfig, ModelConfig
+from addrl_graph.training.registry import MODEL_DEFAULTS
+from addrl_graph.training.train import TrainConfig
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_tune_passes_study_and_trial_budgets(tmp_path, folders, monkeypatch, cap
         calls.append((data_dir, out_dir, train_config, model_config, kwargs))
         return types.SimpleNamespace(table='TRIALS', best_config=out_dir / 'best.yaml')
 
-    monkeypatch.setitem(sys.modules, 'addrl_graph.tune', types.SimpleNamespace(tune=tune))
+    monkeypatch.setitem(sys.modules, 'addrl_graph.training.tune', types.SimpleNamespace(tune=tune))
     assert main(['--quiet', 'tune', *folders, '--model', 'vbpr', '--trials', '3',
                  '--max-minutes', '30', '--trial-max-minutes', '2', '--seed', '7',
                  '--alpha', '1']) == 0

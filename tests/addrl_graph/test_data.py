@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from addrl_graph.data import (INTERACTS, META_FILE, TRAIN, has_edge, load_graph, save_graph,
+from addrl_graph.data.schema import (INTERACTS, META_FILE, TRAIN, has_edge, load_graph, save_graph,
                               split_edges, validate_graph)
 from addrl_graph.errors import GraphSchemaError
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import TRAIN, load_graph, save_graph, split_edges
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import TRAIN, load_graph, save_graph, split_edges
 from addrl_graph.distributed import DistContext, shard_indices
-from addrl_graph.loader import make_train_loader
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.loader.link_loader import make_train_loader
+from addrl_graph.training.train import TrainConfig, train
 
 from tests.conftest import tiny_graph_parts
 
@@ -75,8 +75,8 @@ def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> N
     import torch.distributed as dist
 
     from addrl_graph.distributed import data_parallel, shutdown
-    from addrl_graph.losses import addrl_loss
-    from addrl_graph.model import ADDRL
+    from addrl_graph.nn.losses import addrl_loss
+    from addrl_graph.nn.model import ADDRL
 
     torch.set_num_threads(1)
     # loopback only: gloo otherwise picks the interface of the host name
@@ -127,8 +127,8 @@ def medium_graph_dir(tmp_path):
 
 
 def test_two_gloo_processes_match_one_process(medium_graph_dir, tmp_path):
-    from addrl_graph.losses import addrl_loss
-    from addrl_graph.model import ADDRL
+    from addrl_graph.nn.losses import addrl_loss
+    from addrl_graph.nn.model import ADDRL
 
     _spawn(_worker, (2, _free_port(), str(medium_graph_dir), str(tmp_path)), nprocs=2)
 

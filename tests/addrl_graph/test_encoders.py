@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch_geometric.nn import LGConv
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import TRAIN, split_edges
-from addrl_graph.encoders import ENCODERS, HeteroGNNEncoder, build_encoder, chunk_edges
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import TRAIN, split_edges
+from addrl_graph.nn.encoders import ENCODERS, HeteroGNNEncoder, build_encoder, chunk_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.loader import make_train_loader
-from addrl_graph.losses import addrl_loss
-from addrl_graph.model import ADDRL
+from addrl_graph.loader.link_loader import make_train_loader
+from addrl_graph.nn.losses import addrl_loss
+from addrl_graph.nn.model import ADDRL
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 D = 4

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data import INTERACTS, TEST, TRAIN, VALID
+from addrl_graph.data.schema import INTERACTS, TEST, TRAIN, VALID
 from addrl_graph.errors import ConfigError
-from addrl_graph.evaluate import Ranker, chunk_scores, evaluate
-from addrl_graph.metrics import LinkPredAuthorsNDCG, ranking_metrics
+from addrl_graph.metrics.evaluate import Ranker, chunk_scores, evaluate
+from addrl_graph.metrics.ranking import LinkPredAuthorsNDCG, ranking_metrics
 
 # 3 users x 6 items; scores[u, i] is what the ranker returns.
 SCORES = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4],

@@ -7,13 +7,13 @@ import sys
 import pytest
 import torch
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import INTERACTS, TRAIN, VALID
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
 from addrl_graph.errors import ConfigError
-from addrl_graph.evaluate import chunk_scores
-from addrl_graph.explain import Explainer, chunk_names, explain, recommend
-from addrl_graph.model import ADDRL
-from addrl_graph.studies import value_shares
+from addrl_graph.metrics.evaluate import chunk_scores
+from addrl_graph.explain.explainer import Explainer, chunk_names, explain, recommend
+from addrl_graph.nn.model import ADDRL
+from addrl_graph.explain.studies import value_shares
 
 
 def _some_users(ex, n=5):
@@ -147,7 +147,7 @@ def test_cli_recommend_json_and_unknown_user(explainer, addrl_run):
 
 
 def test_cli_in_process(explainer, addrl_run, capsys, tmp_path):
-    from addrl_graph.cli import main
+    from addrl_graph.cli.main import main
     user, item = explainer.meta['users'][1], explainer.meta['items'][2]
     assert main(['--quiet', 'explain', '--run', str(addrl_run), '--user', user, '--item', item,
                  '--json']) == 0

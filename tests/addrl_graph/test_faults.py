@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.training.train import TrainConfig, train
 
 EPOCHS = 4
 CONFIG = dict(epochs=EPOCHS, lr=1e-2, patience=10)
@@ -15,8 +15,8 @@ CONFIG = dict(epochs=EPOCHS, lr=1e-2, patience=10)
 KILLER = textwrap.dedent('''
     import os, signal, sys
     from pathlib import Path
-    import addrl_graph.losses as losses
-    from addrl_graph.train import TrainConfig, train
+    import addrl_graph.nn.losses as losses
+    from addrl_graph.training.train import TrainConfig, train
     data, run, where, when = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     calls = {'n': 0}
     def count_and_maybe_die():

@@ -6,12 +6,12 @@ import torch
 from torch_geometric.data import HeteroData
 from torch_geometric.sampler import EdgeSamplerInput, HeteroSamplerOutput, NeighborSampler
 
-from addrl_graph.batch import TripletBatch
-from addrl_graph.data import INTERACTS, REV_INTERACTS, TRAIN, VALID, TEST, split_edges
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, VALID, TEST, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.loader import (has_pyg_sampler, make_train_loader, retain_freed_memory,
+from addrl_graph.loader.link_loader import (has_pyg_sampler, make_train_loader, retain_freed_memory,
                                 train_graph)
-from addrl_graph.sampler import TrainPairs, TripletSampler
+from addrl_graph.loader.sampler import TrainPairs, TripletSampler
 
 
 def toy_graph(num_users: int = 12, num_items: int = 10, density: float = 0.6, seed: int = 0,
@@ -208,7 +208,7 @@ def test_pyg_path_with_seed_only_kernel(monkeypatch):
     """The LinkNeighborLoader path end to end, with PyG's own edge_sample and blind negative
     sampling; only the compiled neighbour kernel is replaced by a seed-only stand-in."""
     monkeypatch.setattr(NeighborSampler, '_sample', _seed_only_sample)
-    monkeypatch.setattr('addrl_graph.loader.has_pyg_sampler', lambda: True)
+    monkeypatch.setattr('addrl_graph.loader.link_loader.has_pyg_sampler', lambda: True)
     data = toy_graph(num_users=30, num_items=12, density=0.8, seed=1)
     pairs = TrainPairs.from_data(data)
     train = train_pair_set(data)

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from addrl_graph.batch import TripletBatch
-from addrl_graph.config import ModelConfig
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.losses import (ADDRLObjective, addrl_loss, bpr_loss, inter_loss, intra_loss,
+from addrl_graph.nn.losses import (ADDRLObjective, addrl_loss, bpr_loss, inter_loss, intra_loss,
                                 l2_loss, low_loss)
-from addrl_graph.model import ADDRL
+from addrl_graph.nn.model import ADDRL
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
 PAPER = dict(id_encoder='embedding', free_chunks=1)

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import HeteroData
 
-from addrl_graph.config import ABLATIONS, ModelConfig
-from addrl_graph.data import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge, validate_graph
+from addrl_graph.nn.config import ABLATIONS, ModelConfig
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge, validate_graph
 from addrl_graph.errors import ConfigError
-from addrl_graph.model import ADDRL
+from addrl_graph.nn.model import ADDRL
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
 PAPER = dict(id_encoder='embedding', free_chunks=1)
@@ -38,7 +38,7 @@ def item_inputs(has_text=None, has_image=None):
 
 @pytest.fixture
 def graph() -> tuple[HeteroData, dict]:
-    """A 3-user, 4-item graph following the schema of addrl_graph.data (no text features)."""
+    """A 3-user, 4-item graph following the schema of addrl_graph.data.schema (no text features)."""
     data = HeteroData()
     data['user'].num_nodes = 3
     item = data['item']

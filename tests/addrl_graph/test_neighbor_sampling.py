@@ -15,19 +15,19 @@ from torch_geometric.sampler import (
     NeighborSampler,
 )
 
-from addrl_graph.batch import SampledGraph
-from addrl_graph.cli import main
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import INTERACTS, REV_INTERACTS, TRAIN, has_edge, split_edges
-from addrl_graph.encoders import ATTRIBUTE_ENCODERS, build_encoder
+from addrl_graph.loader.batch import SampledGraph
+from addrl_graph.cli.main import main
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, has_edge, split_edges
+from addrl_graph.nn.encoders import ATTRIBUTE_ENCODERS, build_encoder
 from addrl_graph.errors import ConfigError
-from addrl_graph.evaluate import evaluate
-from addrl_graph.loader import make_train_loader, sampled_graph, train_graph
-from addrl_graph.losses import addrl_loss
-from addrl_graph.model import ADDRL
-from addrl_graph.neighbors import NeighborIndex
-from addrl_graph.sampler import TripletSampler
-from addrl_graph.train import TrainConfig, _check_same_run, run_config, train
+from addrl_graph.metrics.evaluate import evaluate
+from addrl_graph.loader.link_loader import make_train_loader, sampled_graph, train_graph
+from addrl_graph.nn.losses import addrl_loss
+from addrl_graph.nn.model import ADDRL
+from addrl_graph.loader.neighbors import NeighborIndex
+from addrl_graph.loader.sampler import TripletSampler
+from addrl_graph.training.train import TrainConfig, _check_same_run, run_config, train
 from tests.conftest import SMALL_PRESET_MODEL, tiny_graph_parts
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -171,7 +171,7 @@ def test_pyg_backend_batches_carry_their_subgraph(sparse_graph, monkeypatch):
         return HeteroSamplerOutput(node=node, row=row, col=col, edge={},
                                    num_sampled_nodes=counts)
     monkeypatch.setattr(NeighborSampler, '_sample', kernel)
-    monkeypatch.setattr('addrl_graph.loader.has_pyg_sampler', lambda: True)
+    monkeypatch.setattr('addrl_graph.loader.link_loader.has_pyg_sampler', lambda: True)
     torch.manual_seed(0)
     loader = make_train_loader(data, batch_size=4, num_neg=2, backend='pyg',
                                num_neighbors=[-1, -1])
@@ -278,7 +278,7 @@ def structure_graph_dir(tmp_path_factory):
 
 
 def test_lightgcn_trains_on_sampled_neighbourhoods(structure_graph_dir, tmp_path):
-    from addrl_graph.data import load_graph
+    from addrl_graph.data.schema import load_graph
 
     data, meta = load_graph(structure_graph_dir)
     # the loss criterion below was calibrated with the synthetic preset's loss balance

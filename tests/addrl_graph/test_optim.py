@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from addrl_graph.config import ModelConfig
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.loader import make_train_loader
-from addrl_graph.losses import addrl_loss
-from addrl_graph.model import ADDRL
-from addrl_graph.optim import LazyAdam, make_optimizer
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.loader.link_loader import make_train_loader
+from addrl_graph.nn.losses import addrl_loss
+from addrl_graph.nn.model import ADDRL
+from addrl_graph.training.optim import LazyAdam, make_optimizer
+from addrl_graph.training.train import TrainConfig, train
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
 PAPER = dict(id_encoder='embedding', free_chunks=1)
@@ -33,14 +33,14 @@ def test_only_the_batch_rows_move(tiny_graph, one_thread):
 
 
 def _graph_dir(tmp_path, tiny_graph):
-    from addrl_graph.data import save_graph
+    from addrl_graph.data.schema import save_graph
     data, meta = tiny_graph
     save_graph(tmp_path / 'graph', data, dict(meta))
     return tmp_path / 'graph'
 
 
 def test_sparse_run_trains_and_its_optimizer_state_reloads(tmp_path, tiny_graph, one_thread):
-    from addrl_graph.checkpoint import load_checkpoint
+    from addrl_graph.training.checkpoint import load_checkpoint
     graph = _graph_dir(tmp_path, tiny_graph)
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, sparse_embeddings=True)
     results = train(graph, tmp_path / 'run', config, ModelConfig(**PAPER, d_chunk=8),

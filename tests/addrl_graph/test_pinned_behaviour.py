@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from addrl_graph import load_graph
-from addrl_graph.explain import Explainer
-from addrl_graph.config import ModelConfig
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.explain.explainer import Explainer
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.training.train import TrainConfig, train
 
 PIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'pin'
 GRAPH = PIN / 'graph'

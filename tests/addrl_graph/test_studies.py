@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from addrl_graph.errors import ConfigError
-from addrl_graph.studies import (XIS, control_study, history_shares, planted_preferences,
+from addrl_graph.explain.studies import (XIS, control_study, history_shares, planted_preferences,
                                  planted_recovery, value_shares)
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import load_graph
-from addrl_graph.diagnostics import intra_accuracy
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import load_graph
+from addrl_graph.explain.diagnostics import intra_accuracy
 from addrl_graph.errors import CheckpointError, ConfigError
-from addrl_graph.runs import load_run_model
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.training.runs import load_run_model
+from addrl_graph.training.train import TrainConfig, train
 from tests.conftest import SMALL_PRESET_MODEL
 
 

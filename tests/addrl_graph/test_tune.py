@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from addrl_graph.config import ModelConfig
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.train import TrainConfig
-from addrl_graph.tune import apply_params, load_space, tune
+from addrl_graph.training.train import TrainConfig
+from addrl_graph.training.tune import apply_params, load_space, tune
 
 #: A small space over cheap settings so that a trial on the tiny graph takes about a second.
 SPACE = {'lr': {'type': 'float', 'low': 1e-3, 'high': 3e-2, 'log': True},
@@ -22,14 +22,14 @@ SPACE = {'lr': {'type': 'float', 'low': 1e-3, 'high': 3e-2, 'log': True},
                             'when': {'id_encoder': ['lightgcn']}}}
 BUDGET = dict(epochs=2, patience=2, batch_size=16, num_neg=2, eval_batch_size=16)
 #: One study worker in its own process: graph, output folder and space file from argv.
-_TUNE = ('import sys\nfrom addrl_graph.tune import tune\nfrom addrl_graph.train import '
+_TUNE = ('import sys\nfrom addrl_graph.training.tune import tune\nfrom addrl_graph.training.train import '
          'TrainConfig\ntune(sys.argv[1], sys.argv[2], TrainConfig(**{budget!r}), '
          'trials={trials}, space=sys.argv[3], progress=False, heartbeat_s=1, grace_s=2)\n')
 
 
 @pytest.fixture
 def graph_dir(tmp_path, tiny_graph):
-    from addrl_graph.data import save_graph
+    from addrl_graph.data.schema import save_graph
     data, meta = tiny_graph
     save_graph(tmp_path / 'graph', data, dict(meta))
     return tmp_path / 'graph'

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from addrl_graph import viz
-from addrl_graph.explain import Explainer, explain
-from addrl_graph.report import write_report
-from addrl_graph.studies import control_study
+from addrl_graph.explain import viz
+from addrl_graph.explain.explainer import Explainer, explain
+from addrl_graph.explain.report import write_report
+from addrl_graph.explain.studies import control_study
 
 log = logging.getLogger(__name__)
 POINTS = 300

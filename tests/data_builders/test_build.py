@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from addrl_graph import load_graph
-from addrl_graph.data import INTERACTS, TRAIN, VALID, split_edges
+from addrl_graph.data.schema import INTERACTS, TRAIN, VALID, split_edges
 from data_builders.build import BuildConfig, build
 from data_builders.errors import DataBuildError
 from tests.conftest import SHARED_DATA

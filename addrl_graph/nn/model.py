@@ -11,7 +11,7 @@ an item chunk by chunk (Eq. 11):
     \mathbf{v}_y^k \rangle\right).
 
 The fused item chunks do not depend on the user, so :meth:`ADDRL.item_table` computes them once
-for ranking. The losses (Eq. 3-7, 10, 12-13) live in :mod:`addrl_graph.losses`.
+for ranking. The losses (Eq. 3-7, 10, 12-13) live in :mod:`addrl_graph.nn.losses`.
 
 Shapes legend: ``U`` users, ``I`` items, ``B`` batch, ``M`` items in a batch, ``N`` negatives
 per positive, ``K`` chunks, ``d`` chunk width, ``A`` attributes, ``V_a`` values of attribute a.
@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.batch import SampledGraph
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import TRAIN, split_edges
-from addrl_graph.data import attribute_names as meta_attribute_names
-from addrl_graph.encoders import build_encoder
+from addrl_graph.loader.batch import SampledGraph
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import TRAIN, split_edges
+from addrl_graph.data.schema import attribute_names as meta_attribute_names
+from addrl_graph.nn.encoders import build_encoder
 from addrl_graph.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,11 @@ class ADDRL(nn.Module):
             the ``gcn`` and ``sage`` encoders.
 
     The ID chunks are the ego embeddings ``user_embedding`` / ``item_embedding`` passed through
-    ``self.encoder`` (:mod:`addrl_graph.encoders`; the identity for ``'embedding'``). A graph
+    ``self.encoder`` (:mod:`addrl_graph.nn.encoders`; the identity for ``'embedding'``). A graph
     encoder runs on the whole graph: :meth:`user_chunks` propagates (when gradients are on) and
     caches the tables, :meth:`item_chunks` reuses them while no parameter has changed, so one
     training step propagates once and one evaluation propagates once. Given a batch's
-    :class:`~addrl_graph.batch.SampledGraph` (mini-batch training with neighbour sampling) both
+    :class:`~addrl_graph.loader.batch.SampledGraph` (mini-batch training with neighbour sampling) both
     compute the ID chunks of the batch's users and items on that sub-graph instead, once per
     step as well; ranking and explanations (:meth:`item_table`, :meth:`user_table`) always use
     the whole graph.
@@ -152,7 +152,7 @@ class ADDRL(nn.Module):
     def from_graph(cls, data: HeteroData, meta: dict[str, Any],
                    config: ModelConfig | None = None) -> 'ADDRL':
         """Size the model from a processed graph and its ``meta.json`` (see
-        :mod:`addrl_graph.data`)."""
+        :mod:`addrl_graph.data.schema`)."""
         item = data['item']
         return cls(num_users=data['user'].num_nodes, num_items=item.num_nodes,
                    attribute_names=meta_attribute_names(meta),

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> bool:
     :class:`~addrl_graph.errors.AddrlError` on user errors); ``False`` for other commands."""
     if args.command not in COMMANDS:
         return False
-    from addrl_graph.explain import Explainer, explain, recommend
+    from addrl_graph.explain.explainer import Explainer, explain, recommend
     ex = Explainer.from_run(args.run, args.checkpoint, args.data, args.device)
     if args.command == 'recommend':
         lists = recommend(ex, args.user, args.k, parse_control(args.control),
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> bool:
                 print(f'  {name}{value}: {term:.4f}, lift {e.lift[name]:+.4f}   '
                       f'(weights {weights})')
     elif args.command == 'control-study':
-        from addrl_graph.studies import control_study
-        from addrl_graph.viz import plot_control_study
+        from addrl_graph.explain.studies import control_study
+        from addrl_graph.explain.viz import plot_control_study
         study = control_study(ex, args.attribute, args.value, k=args.k,
                               num_users=args.num_users, min_lean=args.min_lean)
         path = plot_control_study(study, args.out or args.run / f'control_{args.attribute}.png')
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> bool:
                 print(f'{xi:<6g}  ' + '  '.join(f'{s:12.1%}' for s in row))
             print(f'plot: {path}')
     else:
-        from addrl_graph.report import write_report
+        from addrl_graph.explain.report import write_report
         paths = write_report(args.run, args.out, ex, max_points=args.max_points,
                              seed=args.seed)
         print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))

@@ -5,12 +5,12 @@ validation Recall@20, the relational storage that lets a killed study resume and
 processes, on one machine or several, share one study, and the optimisation-history plot. What
 this module adds is what Optuna cannot know: the built-in search space of each model
 (:data:`SPACES`, or a YAML/JSON file of the same shape), how a trial's parameters land on
-:class:`~addrl_graph.train.TrainConfig`, :class:`~addrl_graph.config.ModelConfig` and
-:class:`~addrl_graph.config.BaselineConfig`, one training run folder per trial, and the outputs:
+:class:`~addrl_graph.training.train.TrainConfig`, :class:`~addrl_graph.nn.config.ModelConfig` and
+:class:`~addrl_graph.nn.config.BaselineConfig`, one training run folder per trial, and the outputs:
 ``trials.csv``, ``history.png`` and ``best.yaml`` (the best trial's whole configuration in the
-format of :func:`addrl_graph.cli_config.config_file_dict`, a file ``train --config`` reads).
+format of :func:`addrl_graph.cli.config.config_file_dict`, a file ``train --config`` reads).
 
-Trials never read the test split (:func:`~addrl_graph.train.train` with ``test=False``).
+Trials never read the test split (:func:`~addrl_graph.training.train.train` with ``test=False``).
 
 Storage: ``sqlite:///OUT/study.db`` unless ``storage`` names another Optuna RDB URL. Several
 machines share a study through a server database, e.g. PostgreSQL:
@@ -31,10 +31,10 @@ from typing import Any
 
 import yaml
 
-from addrl_graph.config import BaselineConfig, ModelConfig
+from addrl_graph.nn.config import BaselineConfig, ModelConfig
 from addrl_graph.errors import ConfigError
 from addrl_graph.io import atomic_write_bytes, read_json
-from addrl_graph.train import SELECTION_METRIC, TrainConfig, train
+from addrl_graph.training.train import SELECTION_METRIC, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ _BASELINE_SPACE: Space = {
 }
 
 #: Built-in search space per model. Each entry names a field (``baseline.<field>`` for
-#: :class:`~addrl_graph.config.BaselineConfig`) and an Optuna distribution: ``float`` / ``int``
+#: :class:`~addrl_graph.nn.config.BaselineConfig`) and an Optuna distribution: ``float`` / ``int``
 #: with ``low``, ``high`` and optional ``log``, or ``categorical`` with ``choices``. ``when``
 #: samples the parameter only if another parameter took one of the listed values.
 SPACES: dict[str, Space] = {
@@ -304,8 +304,8 @@ def summarize(out_dir: str | Path, storage: str | None, model: str) -> TuneSumma
     import optuna
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    from addrl_graph.cli_config import config_file_dict
-    from addrl_graph.viz import _pyplot, _save
+    from addrl_graph.cli.config import config_file_dict
+    from addrl_graph.explain.viz import _pyplot, _save
 
     out_dir = Path(out_dir)
     study = optuna.load_study(study_name=f'addrl-graph-{model}',

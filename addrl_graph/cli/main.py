@@ -1,6 +1,6 @@
 """Command line: ``python -m addrl_graph {train,compare,tune,evaluate,...}`` (console script
 ``addrl``). The flags and config files of ``train``, ``compare`` and ``tune`` come from
-:mod:`addrl_graph.cli_config`; the other commands are plain :mod:`argparse`."""
+:mod:`addrl_graph.cli.config`; the other commands are plain :mod:`argparse`."""
 from __future__ import annotations
 
 import argparse
@@ -9,13 +9,13 @@ import logging
 import sys
 from pathlib import Path
 
-from addrl_graph import cli_config, cli_explain
+from addrl_graph.cli import config as cli_config, explain as cli_explain
 from addrl_graph.errors import AddrlError
 
 
 def _parser() -> argparse.ArgumentParser:
     """The top-level parser. ``train``, ``compare`` and ``tune`` are only named here: their
-    arguments go to :func:`addrl_graph.cli_config.parse` unparsed."""
+    arguments go to :func:`addrl_graph.cli.config.parse` unparsed."""
     parser = argparse.ArgumentParser(prog='addrl', description='AD-DRL on PyTorch Geometric')
     parser.add_argument('--quiet', action='store_true', help='no progress bars, warnings only')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -37,15 +37,15 @@ def _run(command: cli_config.Command, progress: bool) -> None:
     """Run a parsed ``train``, ``compare`` or ``tune`` and print its result."""
     o, train_config, model_config = command.options, command.train_config, command.model_config
     if command.name == 'train':
-        from addrl_graph.train import train
+        from addrl_graph.training.train import train
         print(json.dumps(train(o['data'], o['out'], train_config, model_config,
                                resume=o['resume'], progress=progress), indent=2))
     elif command.name == 'compare':
-        from addrl_graph.compare import compare, format_table
+        from addrl_graph.training.compare import compare, format_table
         print(format_table(compare(o['data'], o['out'], train_config, model_config,
                                    progress=progress)))
     else:
-        from addrl_graph.tune import tune
+        from addrl_graph.training.tune import tune
         summary = tune(o['data'], o['out'], train_config, model_config, trials=o['trials'],
                        space=o['space'], max_minutes=o['study_max_minutes'],
                        storage=o['storage'], workers=o['workers'], progress=progress)
@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in cli_explain.COMMANDS:
             cli_explain.run(args)
         else:
-            from addrl_graph.evaluate import evaluate
-            from addrl_graph.runs import load_run_model, read_run_config
-            from addrl_graph.data import load_graph
+            from addrl_graph.metrics.evaluate import evaluate
+            from addrl_graph.training.runs import load_run_model, read_run_config
+            from addrl_graph.data.schema import load_graph
             data, meta = load_graph(args.data or read_run_config(args.run)['data'])
             model, _ = load_run_model(args.run, args.checkpoint, data, meta, device=args.device)
             print(json.dumps(evaluate(model, data, args.split, authors_ndcg=args.authors_ndcg,

@@ -1,6 +1,6 @@
 """Training loop: epochs over PyG link-loader batches, validation early stopping, checkpoints.
 
-The trainer knows nothing about any model: :func:`addrl_graph.registry.build_model` gives it a
+The trainer knows nothing about any model: :func:`addrl_graph.training.registry.build_model` gives it a
 module and an objective, :func:`addrl_graph.evaluate.evaluate` scores it on validation.
 """
 from __future__ import annotations
@@ -17,18 +17,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from addrl_graph.checkpoint import load_checkpoint, save_checkpoint
-from addrl_graph.config import BaselineConfig, ModelConfig
-from addrl_graph.data import load_graph
+from addrl_graph.training.checkpoint import load_checkpoint, save_checkpoint
+from addrl_graph.nn.config import BaselineConfig, ModelConfig
+from addrl_graph.data.schema import load_graph
 from addrl_graph.distributed import (DistContext, broadcast_from_main, data_parallel,
                                      mean_over_ranks)
-from addrl_graph.encoders import ATTRIBUTE_ENCODERS
+from addrl_graph.nn.encoders import ATTRIBUTE_ENCODERS
 from addrl_graph.errors import CheckpointError, ConfigError
-from addrl_graph.evaluate import evaluate
+from addrl_graph.metrics.evaluate import evaluate
 from addrl_graph.io import atomic_write_bytes, atomic_write_json
-from addrl_graph.loader import make_train_loader
-from addrl_graph.optim import make_optimizer
-from addrl_graph.registry import MODEL_DEFAULTS, MODEL_NAMES, build_model
+from addrl_graph.loader.link_loader import make_train_loader
+from addrl_graph.training.optim import make_optimizer
+from addrl_graph.training.registry import MODEL_DEFAULTS, MODEL_NAMES, build_model
 
 logger = logging.getLogger(__name__)
 SELECTION_METRIC = 'recall@20'
@@ -39,7 +39,7 @@ class TrainConfig:
     """Options of ``python -m addrl_graph train``.
 
     Fields left at :obj:`None` take the model's tuned default
-    (:data:`addrl_graph.registry.MODEL_DEFAULTS`, chosen on real data); :meth:`resolved` fills
+    (:data:`addrl_graph.training.registry.MODEL_DEFAULTS`, chosen on real data); :meth:`resolved` fills
     them in, and a run's ``config.json`` records the resolved values.
 
     Args:
@@ -60,7 +60,7 @@ class TrainConfig:
             batch's sampled neighbourhood instead of the whole graph. None: the whole graph
             every step. Evaluation always encodes the whole graph. (command line: ``10,5``)
         sparse_embeddings: update the user and item ID tables sparsely (lazy Adam, see
-            :mod:`addrl_graph.optim`): a step then costs the batch, not the whole tables, which
+            :mod:`addrl_graph.training.optim`): a step then costs the batch, not the whole tables, which
             matters on large graphs. AD-DRL with the ``embedding`` ID encoder or with
             ``num_neighbors``; single process.
         baseline: options of the comparison models (ignored by ``addrl``).
@@ -90,7 +90,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every :obj:`None` default of the model filled in from
-        :data:`~addrl_graph.registry.MODEL_DEFAULTS` (baseline options only for baselines)."""
+        :data:`~addrl_graph.training.registry.MODEL_DEFAULTS` (baseline options only for baselines)."""
         defaults = MODEL_DEFAULTS[self.model]
         takes = defaults.get('baseline', {})
         given = self.baseline.options()
@@ -326,7 +326,7 @@ def finish(run_dir: Path, data, history: list[dict[str, Any]], train_config: Tra
            device: torch.device, test: bool = True) -> dict[str, Any]:
     """Reload the best checkpoint, evaluate it once on test (unless ``test`` is false) and
     write ``results.json``."""
-    from addrl_graph.runs import load_run_model
+    from addrl_graph.training.runs import load_run_model
 
     model, info = load_run_model(run_dir, data=data, device=device)
     results = {'model': train_config.model, 'best_epoch': info['epoch'],

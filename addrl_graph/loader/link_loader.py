@@ -1,5 +1,5 @@
 """Training batches: PyG link loaders over the ``TRAIN`` user–item edges, yielding
-:class:`~addrl_graph.batch.TripletBatch`.
+:class:`~addrl_graph.loader.batch.TripletBatch`.
 
 Two backends, one output:
 
@@ -8,12 +8,12 @@ Two backends, one output:
   negatives blindly from the global torch RNG, so the collate step replaces every negative that is
   a training item of its user (with the loader's own generator).
 - ``'pure'``: PyG's :class:`~torch_geometric.loader.LinkLoader` with
-  :class:`~addrl_graph.sampler.TripletSampler`, which draws collision-free negatives itself and
-  samples neighbourhoods with :class:`~addrl_graph.neighbors.NeighborIndex`.
+  :class:`~addrl_graph.loader.sampler.TripletSampler`, which draws collision-free negatives itself and
+  samples neighbourhoods with :class:`~addrl_graph.loader.neighbors.NeighborIndex`.
 
 With ``num_neighbors`` reaching beyond the seed nodes, both sample the batch's users and items
 and their neighbourhoods over the training graph, and every batch carries them as a
-:class:`~addrl_graph.batch.SampledGraph` (:func:`sampled_graph`), on which a graph ID encoder
+:class:`~addrl_graph.loader.batch.SampledGraph` (:func:`sampled_graph`), on which a graph ID encoder
 computes the batch's ID chunks instead of propagating over the whole graph.
 
 Both loaders replace ``LinkLoader.filter_fn`` with :class:`TripletCollate`, which gathers the item
@@ -40,12 +40,12 @@ from torch_geometric.loader import LinkLoader, LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling
 import torch_geometric.typing
 
-from addrl_graph.batch import SampledGraph, TripletBatch
-from addrl_graph.data import INTERACTS, REV_INTERACTS, TRAIN, split_edges
+from addrl_graph.loader.batch import SampledGraph, TripletBatch
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, split_edges
 from addrl_graph.distributed import shard_indices
 from addrl_graph.errors import ConfigError
-from addrl_graph.neighbors import samples_neighbors
-from addrl_graph.sampler import TrainPairs, TripletSampler, worker_generator
+from addrl_graph.loader.neighbors import samples_neighbors
+from addrl_graph.loader.sampler import TrainPairs, TripletSampler, worker_generator
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
     triplet batches whose negatives are never training items of their user.
 
     Args:
-        data: a graph following :mod:`addrl_graph.data`'s schema.
+        data: a graph following :mod:`addrl_graph.data.schema`'s schema.
         batch_size: positive edges per batch ``B``. (default: ``1024``)
         num_neg: negatives per positive ``N``. (default: ``8``)
         shuffle: shuffle the edges each epoch (with a generator seeded by ``seed``).
@@ -230,10 +230,10 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
             from the global torch RNG: seed it too). (default: ``0``)
         num_workers: DataLoader worker processes. (default: ``0``)
         backend: ``'auto'``, ``'pyg'`` (``LinkNeighborLoader``) or ``'pure'`` (``LinkLoader`` +
-            :class:`~addrl_graph.sampler.TripletSampler`). (default: ``'auto'``)
+            :class:`~addrl_graph.loader.sampler.TripletSampler`). (default: ``'auto'``)
         num_neighbors: neighbours sampled per hop for graph ID encoders (``-1``: all, ``0``:
             none), over the ``TRAIN`` edges only; every batch then carries its
-            :class:`~addrl_graph.batch.SampledGraph`. ``None``, ``[]`` or ``[0]``: seed nodes
+            :class:`~addrl_graph.loader.batch.SampledGraph`. ``None``, ``[]`` or ``[0]``: seed nodes
             only, no sub-graph. (default: ``None``)
         attribute_neighbors: sample the attribute-value nodes too (item → value edges, which
             every item has one of per attribute, and value → item edges), as the ``gcn`` and

@@ -1,9 +1,9 @@
 """Flags and config files of ``train``, ``compare`` and ``tune``, built from the dataclasses.
 
-Every field of :class:`~addrl_graph.train.TrainConfig` and
-:class:`~addrl_graph.config.ModelConfig` is a flag at the top level of the command
+Every field of :class:`~addrl_graph.training.train.TrainConfig` and
+:class:`~addrl_graph.nn.config.ModelConfig` is a flag at the top level of the command
 (``--d-chunk`` or ``--d_chunk``, ``--num-neighbors 10,5``, ``--chunk-norm true``), every field
-of :class:`~addrl_graph.config.BaselineConfig` one under ``baseline``
+of :class:`~addrl_graph.nn.config.BaselineConfig` one under ``baseline``
 (``--baseline.l2 1e-4``). ``--config FILE`` (YAML or JSON) reads the same keys, ``baseline`` as
 a nested mapping, plus the command's own (``data``, ``out``, ...)::
 
@@ -14,7 +14,7 @@ a nested mapping, plus the command's own (``data``, ``out``, ...)::
 
 and every flag on the command line overrides the file, wherever it stands. ``--print-config``
 prints the resolved configuration in that format (``train`` and ``tune``: the fields left at
-:obj:`None` filled in from :data:`~addrl_graph.registry.MODEL_DEFAULTS`) and exits.
+:obj:`None` filled in from :data:`~addrl_graph.training.registry.MODEL_DEFAULTS`) and exits.
 
 Why jsonargparse: it reads each flag's type from the field's annotation (``list[int] | None``,
 ``bool``, ...) and checks values from the command line and from files alike, loads YAML and
@@ -42,10 +42,10 @@ import docstring_parser
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
-from addrl_graph.config import ABLATIONS, BaselineConfig, ModelConfig
+from addrl_graph.nn.config import ABLATIONS, BaselineConfig, ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.registry import MODEL_NAMES
-from addrl_graph.train import TrainConfig
+from addrl_graph.training.registry import MODEL_NAMES
+from addrl_graph.training.train import TrainConfig
 
 #: The commands this module parses, with their one-line help.
 COMMANDS: dict[str, str] = {
@@ -86,7 +86,7 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
                        help='finished trials the study should hold (a rerun resumes the study)'),
         'space': dict(type=Path | None, default=None,
                       help='search-space file (YAML/JSON); default: the model\'s built-in space '
-                           '(addrl_graph.tune.SPACES)'),
+                           '(addrl_graph.training.tune.SPACES)'),
         'study_max_minutes': dict(
             flags=('--max-minutes',), type=float | None, default=None, metavar='MINUTES',
             help='wall-clock budget of the whole study (config key study_max_minutes); '

@@ -18,9 +18,9 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from addrl_graph.data import INTERACTS, TEST, TRAIN, VALID
+from addrl_graph.data.schema import INTERACTS, TEST, TRAIN, VALID
 from addrl_graph.errors import ConfigError
-from addrl_graph.metrics import ranking_metrics
+from addrl_graph.metrics.ranking import ranking_metrics
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,12 @@ def evaluate(ranker: Ranker, data: HeteroData, split: str = 'valid',
 
     Args:
         ranker: a model following :class:`Ranker` (put in eval mode for the call).
-        data: the graph (:mod:`addrl_graph.data` schema).
+        data: the graph (:mod:`addrl_graph.data.schema` schema).
         split: ``'valid'`` or ``'test'``. (default: ``'valid'``)
         ks: cut-offs. (default: ``(10, 20, 50)``)
         user_batch_size: users scored at once (the ``[B, I]`` score buffer). (default: ``1024``)
         authors_ndcg: also report ``'authors_ndcg@k'``, the authors' NDCG whose ideal DCG
-            counts only retrieved hits (:class:`~addrl_graph.metrics.LinkPredAuthorsNDCG`);
+            counts only retrieved hits (:class:`~addrl_graph.metrics.ranking.LinkPredAuthorsNDCG`);
             for comparison with published numbers only. (default: ``False``)
         device: where scores are computed. (default: ``'cpu'``)
         progress: show a tqdm bar. (default: ``True``)

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from addrl_graph import viz
-from addrl_graph.data import TEST, split_edges
-from addrl_graph.explain import Explainer, explain, recommend
+from addrl_graph.explain import viz
+from addrl_graph.data.schema import TEST, split_edges
+from addrl_graph.explain.explainer import Explainer, explain, recommend
 from addrl_graph.io import atomic_write_bytes
-from addrl_graph.studies import control_study, planted_recovery
+from addrl_graph.explain.studies import control_study, planted_recovery
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _metrics_table(results: dict[str, Any]) -> Block:
 def _comparison(run_dir: Path) -> Block | None:
     """Fixed-width table of the sibling runs (folders of ``run_dir``'s parent with
     ``results.json``), named by folder."""
-    from addrl_graph.compare import format_table
+    from addrl_graph.training.compare import format_table
     rows = [dict(json.loads(p.read_text()), model=p.parent.name)
             for p in sorted(run_dir.resolve().parent.glob('*/results.json'))]
     return ('pre', format_table(rows)) if len(rows) > 1 else None

@@ -7,7 +7,7 @@ uniformly and replaces collisions, all vectorised.
 :class:`TripletSampler` plugs into PyG's :class:`~torch_geometric.loader.LinkLoader` when no
 neighbour-sampling backend (``pyg-lib`` / ``torch-sparse``) is installed. It returns the seed nodes
 alone (``num_neighbors`` ``[]`` or ``[0]``), or their sampled multi-hop neighbourhoods over the
-training graph (:class:`~addrl_graph.neighbors.NeighborIndex`) for graph ID encoders.
+training graph (:class:`~addrl_graph.loader.neighbors.NeighborIndex`) for graph ID encoders.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from torch_geometric.sampler import (
     NegativeSampling,
 )
 
-from addrl_graph.data import INTERACTS, TRAIN, split_edges
+from addrl_graph.data.schema import INTERACTS, TRAIN, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.neighbors import NeighborIndex, check_num_neighbors, samples_neighbors
+from addrl_graph.loader.neighbors import NeighborIndex, check_num_neighbors, samples_neighbors
 
 
 class TrainPairs:

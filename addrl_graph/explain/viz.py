@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from addrl_graph.explain import Explainer, Explanation
-from addrl_graph.studies import UNKNOWN, ControlStudy
+from addrl_graph.explain.explainer import Explainer, Explanation
+from addrl_graph.explain.studies import UNKNOWN, ControlStudy
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The training batch: the contract between :mod:`addrl_graph.loader` and the model's loss.
+"""The training batch: the contract between :mod:`addrl_graph.loader.link_loader` and the model's loss.
 
 A batch holds ``B`` BPR triplets ``(u, i+, i-_1 … i-_N)``. Items are stored once each
 (``M`` unique items, with their features and attribute labels) and the triplets point into

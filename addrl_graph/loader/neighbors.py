@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data import INTERACTS, TRAIN, has_edge, split_edges
+from addrl_graph.data.schema import INTERACTS, TRAIN, has_edge, split_edges
 from addrl_graph.errors import ConfigError
 
 EdgeType = tuple[str, str, str]
@@ -123,7 +123,7 @@ class NeighborIndex:
 
     Args:
         graph: the training graph (only ``TRAIN`` user–item edges, see
-            :func:`addrl_graph.loader.train_graph`); its attribute node types, if any, are
+            :func:`addrl_graph.loader.link_loader.train_graph`); its attribute node types, if any, are
             sampled too.
 
     Shapes:

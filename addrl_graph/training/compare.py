@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from addrl_graph.config import ModelConfig
-from addrl_graph.registry import MODEL_NAMES
-from addrl_graph.train import TrainConfig, train
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.training.registry import MODEL_NAMES
+from addrl_graph.training.train import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 TABLE_METRICS = ('recall@20', 'ndcg@20', 'precision@20', 'hit@20', 'recall@50', 'ndcg@50')
@@ -21,7 +21,7 @@ def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig
 
     Every model shares the budget (epochs, batch size, patience, time limit); the fields of
     ``train_config`` left at :obj:`None` (``lr``, ``num_neg``, baseline options) take each
-    model's own tuned default (:data:`addrl_graph.registry.MODEL_DEFAULTS`).
+    model's own tuned default (:data:`addrl_graph.training.registry.MODEL_DEFAULTS`).
     """
     results = []
     for name in models:

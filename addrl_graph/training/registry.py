@@ -12,16 +12,16 @@ from typing import Any
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.batch import TripletBatch
-from addrl_graph.config import ModelConfig
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
 
 Objective = Callable[[nn.Module, TripletBatch], tuple[Tensor, dict[str, float]]]
 MODEL_NAMES = ('addrl', 'bpr-mf', 'lightgcn', 'vbpr')
 
-#: Per-model defaults of the :class:`~addrl_graph.train.TrainConfig` fields left at
+#: Per-model defaults of the :class:`~addrl_graph.training.train.TrainConfig` fields left at
 #: :obj:`None` (``lr``, ``num_neg``) and of the baselines' options
-#: (:class:`~addrl_graph.config.BaselineConfig`). Chosen by ``python -m addrl_graph tune`` on the
+#: (:class:`~addrl_graph.nn.config.BaselineConfig`). Chosen by ``python -m addrl_graph tune`` on the
 #: real Beauty 2014 half (validation Recall@20 only); ``bench/tune_defaults.py`` reproduces the
 #: choice and the README gives the trial budget behind each (AD-DRL: 46 finished trials, the
 #: best that keeps control; LightGCN 31, BPR-MF 31, VBPR 27: the best trial, lr and L2 kept to
@@ -47,11 +47,11 @@ def build_model(name: str, data: HeteroData, meta: dict[str, Any],
             (e.g. ``embedding_dim``, ``l2``); :obj:`None` values are left out.
     """
     if name == 'addrl':
-        from addrl_graph.losses import addrl_loss
-        from addrl_graph.model import ADDRL
+        from addrl_graph.nn.losses import addrl_loss
+        from addrl_graph.nn.model import ADDRL
         model = ADDRL.from_graph(data, meta, (model_config or ModelConfig()).validate())
         return model, addrl_loss
-    from addrl_graph import baselines
+    from addrl_graph.nn import baselines
     classes = {'bpr-mf': baselines.BPRMF, 'lightgcn': baselines.LightGCNRanker,
                'vbpr': baselines.VBPR}
     if name not in classes:

@@ -19,9 +19,9 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from addrl_graph.data import TEST, TRAIN, split_edges
+from addrl_graph.data.schema import TEST, TRAIN, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.explain import Explainer
+from addrl_graph.explain.explainer import Explainer
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data import INTERACTS, TRAIN, VALID
+from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
 from addrl_graph.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,8 @@ class Explainer:
                  data_dir: str | Path | None = None,
                  device: str | torch.device = 'cpu') -> 'Explainer':
         """Load a training run's model (``best`` or ``last``) and its graph."""
-        from addrl_graph.data import load_graph
-        from addrl_graph.runs import load_run_model, read_run_config
+        from addrl_graph.data.schema import load_graph
+        from addrl_graph.training.runs import load_run_model, read_run_config
 
         data, meta = load_graph(data_dir or read_run_config(run_dir)['data'])
         model, _ = load_run_model(run_dir, checkpoint, data, meta, device=device)

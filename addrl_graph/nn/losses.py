@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from addrl_graph.batch import TripletBatch
-from addrl_graph.config import ModelConfig
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.nn.config import ModelConfig
 from addrl_graph.distributed import DistContext
 from addrl_graph.errors import ConfigError
 
@@ -144,7 +144,7 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
     inter + :math:`\gamma` low, with the switches of ``config``.
 
     Args:
-        model: an :class:`addrl_graph.model.ADDRL`.
+        model: an :class:`addrl_graph.nn.model.ADDRL`.
         batch: the triplets and the features/labels of their ``M`` unique items; a graph
             encoder computes their ID chunks on ``batch.graph`` when the batch carries one.
         config: loss weights and switches; :obj:`None` uses ``model.config``. A switch can only

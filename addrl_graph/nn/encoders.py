@@ -9,7 +9,7 @@ applied to the chunk-expanded graph in which node :math:`n`'s chunk :math:`k` is
 - ``embedding``: the identity (the paper's model).
 - ``lightgcn``: :math:`\mathbf{x}^{(l+1)} = D^{-1/2} A D^{-1/2} \mathbf{x}^{(l)}` over the
   training user–item edges (PyG's :class:`~torch_geometric.nn.conv.LGConv` weights, computed as
-  one sparse CSR product per layer with :func:`addrl_graph.baselines.symmetric_spmm`).
+  one sparse CSR product per layer with :func:`addrl_graph.nn.baselines.symmetric_spmm`).
 - ``gcn``: PyG :class:`~torch_geometric.nn.conv.GCNConv` over the homogeneous view of the
   heterogeneous graph (users, items and attribute-value nodes, self-loops added).
 - ``sage``: :class:`~torch_geometric.nn.conv.HeteroConv` of one
@@ -25,7 +25,7 @@ given), so the ego embedding always contributes.
 Encoders work on the whole graph at once by default: one call per training step and one per
 evaluation (all node representations computed layer by layer, never by sampling per user).
 For mini-batch training they also run, with the same code, on a batch's sampled neighbourhood
-(:class:`~addrl_graph.batch.SampledGraph`, from :func:`addrl_graph.loader.make_train_loader`
+(:class:`~addrl_graph.loader.batch.SampledGraph`, from :func:`addrl_graph.loader.link_loader.make_train_loader`
 with ``num_neighbors``), of which only the seed rows are meant to be used: messages keep the
 full graph's normalisation, and the ``lightgcn``/``gcn`` sums over a target's sampled
 neighbours of one relation are scaled by (its full in-degree in that relation) / (its sampled
@@ -46,11 +46,11 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, HeteroConv, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from addrl_graph.baselines import normalized_adjacency, sparse_csr, symmetric_spmm
-from addrl_graph.batch import SampledGraph
-from addrl_graph.data import INTERACTS, REV_INTERACTS, has_edge
+from addrl_graph.nn.baselines import normalized_adjacency, sparse_csr, symmetric_spmm
+from addrl_graph.loader.batch import SampledGraph
+from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, has_edge
 from addrl_graph.errors import ConfigError
-from addrl_graph.neighbors import EdgeType, with_reverse
+from addrl_graph.loader.neighbors import EdgeType, with_reverse
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class ChunkEncoder(nn.Module):
             the calls of one step).
 
     ``forward(user, item, graph)`` takes the ego chunks of every node of the whole graph
-    (``graph=None``) or of every node of a :class:`~addrl_graph.batch.SampledGraph`
+    (``graph=None``) or of every node of a :class:`~addrl_graph.loader.batch.SampledGraph`
     (``U = len(graph.nodes('user'))``, ``I = len(graph.nodes('item'))``).
 
     Shapes:
@@ -152,7 +152,7 @@ class _LayerCombination(ChunkEncoder):
 class LightGCNEncoder(_LayerCombination):
     r"""Weight-free LightGCN propagation of the ID chunks over the training user–item graph,
     as in PyG's :class:`~torch_geometric.nn.models.LightGCN` (with the CSR product of
-    :class:`addrl_graph.baselines.LightGCNRanker`). Each of the ``K * d`` columns propagates on
+    :class:`addrl_graph.nn.baselines.LightGCNRanker`). Each of the ``K * d`` columns propagates on
     its own, so chunks never mix. On a sampled graph the edge ``s → t`` weighs
     :math:`\frac{D_t}{n_t} \frac{1}{\sqrt{D_s D_t}}` with the full-graph degrees :math:`D`
     and :math:`n_t` sampled neighbours of :math:`t` (:meth:`sampled_adjacency`).

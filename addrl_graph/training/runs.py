@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.checkpoint import load_checkpoint
-from addrl_graph.config import ModelConfig
-from addrl_graph.data import load_graph
+from addrl_graph.training.checkpoint import load_checkpoint
+from addrl_graph.nn.config import ModelConfig
+from addrl_graph.data.schema import load_graph
 from addrl_graph.errors import CheckpointError
-from addrl_graph.registry import build_model
+from addrl_graph.training.registry import build_model
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:

@@ -38,7 +38,7 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class ModelConfig:
-    r"""Hyper-parameters and switches of :class:`addrl_graph.model.ADDRL` and its loss.
+    r"""Hyper-parameters and switches of :class:`addrl_graph.nn.model.ADDRL` and its loss.
 
     **Loss balance, widths and ID encoder** were chosen on the real Beauty 2014 half (6,240
     users, 4,102 items, 57,661 interactions; paper split, minilm title documents, no images) by
@@ -50,7 +50,7 @@ class ModelConfig:
     that keeps price, popularity and category control strictly falling from :math:`\xi = 2`
     to :math:`-1` (validation Recall@20 0.193): LightGCN ID chunks over 2 layers, chunks of 64,
     one free chunk, BPR summed over the batch, ``alpha`` 0.83, ``beta`` 0.0027, ``gamma`` 6.8,
-    ``l2`` 0.037 (with lr 2.5e-3 and 8 negatives, :data:`addrl_graph.registry.MODEL_DEFAULTS`).
+    ``l2`` 0.037 (with lr 2.5e-3 and 8 negatives, :data:`addrl_graph.training.registry.MODEL_DEFAULTS`).
     Before, the defaults came from the synthetic ``small`` preset, which plants each user's
     preference on the attributes the auxiliary losses predict and so rewards heavy auxiliary
     losses; that configuration stays in the tests that check planted truth.
@@ -99,7 +99,7 @@ class ModelConfig:
         ablation (str, optional): a key of :data:`ABLATIONS`; turns the switches it names off on
             top of the ones above. (default: :obj:`None`)
         id_encoder (str): where the user and item ID chunks come from (see
-            :mod:`addrl_graph.encoders`): ``'embedding'`` (paper), ``'lightgcn'``, ``'gcn'`` or
+            :mod:`addrl_graph.nn.encoders`): ``'embedding'`` (paper), ``'lightgcn'``, ``'gcn'`` or
             ``'sage'``. (default: :obj:`'lightgcn'`)
         encoder_layers (int): message-passing layers of a graph encoder. (default: :obj:`2`)
         layer_weights (list[float], optional): weights :math:`\alpha_0 … \alpha_L` of the
@@ -200,8 +200,8 @@ class ModelConfig:
 
 @dataclass
 class BaselineConfig:
-    """Options of the comparison models (:mod:`addrl_graph.baselines`); :obj:`None` takes the
-    model's tuned default from :data:`addrl_graph.registry.MODEL_DEFAULTS`.
+    """Options of the comparison models (:mod:`addrl_graph.nn.baselines`); :obj:`None` takes the
+    model's tuned default from :data:`addrl_graph.training.registry.MODEL_DEFAULTS`.
 
     Args:
         embedding_dim (int, optional): width of the user and item embeddings.

@@ -16,7 +16,7 @@ Every baseline is a ranker for the evaluator with one chunk (:math:`K = 1`) and
 
 BPR over every negative (averaged over the batch) plus L2 on the embeddings the batch touches,
 counted once per occurrence (users, positives, each negative), in the form of
-:func:`addrl_graph.losses.l2_loss`.
+:func:`addrl_graph.nn.losses.l2_loss`.
 
 Shapes legend: ``U`` users, ``I`` items, ``B`` batch, ``M`` unique items in a batch, ``N``
 negatives per positive, ``D`` width of the flattened score vector.
@@ -34,10 +34,10 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 
-from addrl_graph.batch import TripletBatch
-from addrl_graph.data import TRAIN, split_edges
+from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.data.schema import TRAIN, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.losses import bpr_loss, l2_loss
+from addrl_graph.nn.losses import bpr_loss, l2_loss
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class BPRMF(_DotRanker):
 
     @classmethod
     def from_graph(cls, data: HeteroData, meta: dict[str, Any], **kwargs: Any) -> 'BPRMF':
-        """Size the model from a processed graph (see :mod:`addrl_graph.data`)."""
+        """Size the model from a processed graph (see :mod:`addrl_graph.data.schema`)."""
         return cls(data['user'].num_nodes, data['item'].num_nodes, **kwargs)
 
     def forward(self, user_id: Tensor, item_id: Tensor) -> Tensor:

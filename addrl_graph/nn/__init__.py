@@ -1,0 +1,1 @@
+"""The models: AD-DRL, its ID encoders, its loss, and the comparison models."""

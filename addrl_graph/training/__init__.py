@@ -1,0 +1,1 @@
+"""Training runs: the trainer, its run folder, comparisons and hyper-parameter search."""
