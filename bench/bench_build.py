@@ -42,8 +42,8 @@ def checks_overhead(raw: Path, graph_dir: Path, build_seconds: float) -> dict:
 
     from addrl_graph.data.schema import load_graph, validate_graph
     from addrl_graph.io import sha256_file
-    from data_builders.files import open_lines
     from data_builders.readers import read_meta, read_reviews
+    from data_builders.readers.files import open_lines
 
     def seconds(fn) -> float:
         start = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from data_builders.errors import DataBuildError
-from data_builders.records import ItemMeta
+from data_builders.readers.records import ItemMeta
 
 logger = logging.getLogger(__name__)
 

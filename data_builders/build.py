@@ -23,8 +23,7 @@ from data_builders.attributes import AttributeConfig, derive_attributes
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
 from data_builders.features import image_features, text_features
-from data_builders.readers import FORMATS, read_meta, read_reviews
-from data_builders.records import ItemMeta, ReadStats
+from data_builders.readers import FORMATS, ItemMeta, ReadStats, read_meta, read_reviews
 from data_builders.split import split_interactions
 from data_builders.summary import graph_statistics
 

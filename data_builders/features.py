@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from data_builders.errors import DataBuildError
-from data_builders.records import ItemMeta
+from data_builders.readers.records import ItemMeta
 
 if TYPE_CHECKING:
     from data_builders.build import BuildConfig

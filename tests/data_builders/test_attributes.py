@@ -6,7 +6,7 @@ import pytest
 from data_builders.attributes import (AttributeConfig, LevelBinner, Vocabulary, attribute_name,
                                       category_of, derive_attributes)
 from data_builders.errors import DataBuildError
-from data_builders.records import ItemMeta
+from data_builders.readers.records import ItemMeta
 
 
 def test_level_binner_equal_frequency_and_unknown():

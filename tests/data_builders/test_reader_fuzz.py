@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from data_builders import amazon_2014, amazon_2018, amazon_2023
 from data_builders.errors import DataBuildError
-from data_builders.readers import (MAX_RANK, MAX_TIMESTAMP, LineError, read_meta,
-                                   read_reviews)
-from data_builders.records import ItemMeta, ReadStats, Review
+from data_builders.readers import amazon_2014, amazon_2018, amazon_2023, read_meta, read_reviews
+from data_builders.readers.fields import MAX_RANK, MAX_TIMESTAMP
+from data_builders.readers.lines import LineError
+from data_builders.readers.records import ItemMeta, ReadStats, Review
 
 DATA = Path(__file__).resolve().parents[3] / 'shared' / 'data'
 GIFT_REVIEWS = DATA / 'amazon-2018-gift-cards' / 'Gift_Cards_5.json.gz'

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from data_builders.errors import DataBuildError
-from data_builders.files import open_lines, open_raw_lines
 from data_builders.readers import FORMATS, read_meta, read_reviews
-from data_builders.records import ItemMeta, ReadStats, Review
+from data_builders.readers.files import open_lines, open_raw_lines
+from data_builders.readers.records import ItemMeta, ReadStats, Review
 
 DATA = Path(__file__).resolve().parents[3] / 'shared' / 'data'
 GIFT_REVIEWS = DATA / 'amazon-2018-gift-cards' / 'Gift_Cards_5.json.gz'

@@ -17,11 +17,11 @@ Metadata, scraped from HTML and therefore messy:
 """
 from __future__ import annotations
 
-from data_builders.amazon_2014 import parse_review
-from data_builders.readers import (Issues, load_json_object, opt_brand, opt_description,
-                                   opt_paths, opt_price, opt_rank, opt_text,
-                                   opt_urls, require_id, scalar_extras)
-from data_builders.records import ItemMeta
+from data_builders.readers.amazon_2014 import parse_review
+from data_builders.readers.fields import (Issues, opt_brand, opt_description, opt_paths, opt_price,
+                                          opt_rank, opt_text, opt_urls, scalar_extras)
+from data_builders.readers.lines import load_json_object, require_id
+from data_builders.readers.records import ItemMeta
 
 __all__ = ['parse_review', 'parse_meta']
 _IMAGE_KEYS = ('imageURLHighRes', 'imageURL', 'image')      # best resolution first

@@ -9,17 +9,17 @@ like JSON (``{"``, as some mirrors convert them) are tried with ``json.loads`` f
 ``asin``, ``title``, ``price`` (float), ``brand``, ``categories`` (list of paths), ``salesRank``
 (``{top_category: rank}``), ``imUrl``, ``description``; ``related`` is ignored.
 
-Both parsers raise :class:`~data_builders.readers.LineError` for a line to skip and append
-``invalid_*`` keys to ``issues`` for fields they had to drop; :mod:`data_builders.readers` reads
-files with them.
+Both parsers raise :class:`~data_builders.readers.lines.LineError` for a line to skip and
+append ``invalid_*`` keys to ``issues`` for fields they had to drop;
+:mod:`data_builders.readers.read` reads files with them.
 """
 from __future__ import annotations
 
-from data_builders.readers import (Issues, load_json_object, load_literal_object, opt_brand,
-                                   opt_description, opt_paths, opt_price, opt_rank, opt_rating,
-                                   opt_text, opt_timestamp, opt_urls, require_id, review_text,
-                                   review_time, scalar_extras)
-from data_builders.records import ItemMeta, Review
+from data_builders.readers.fields import (Issues, opt_brand, opt_description, opt_paths, opt_price,
+                                          opt_rank, opt_rating, opt_text, opt_timestamp, opt_urls,
+                                          review_text, review_time, scalar_extras)
+from data_builders.readers.lines import load_json_object, load_literal_object, require_id
+from data_builders.readers.records import ItemMeta, Review
 
 _META_FIELDS = ('asin', 'title', 'price', 'brand', 'categories', 'salesRank', 'imUrl',
                 'description', 'related')

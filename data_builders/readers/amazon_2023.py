@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_builders.readers import (Issues, load_json_object, opt_brand, opt_description,
-                                   opt_paths, opt_price, opt_rank, opt_rating, opt_text,
-                                   opt_timestamp, opt_urls, require_id, review_text,
-                                   scalar_extras)
-from data_builders.records import ItemMeta, Review
+from data_builders.readers.fields import (Issues, opt_brand, opt_description, opt_paths, opt_price,
+                                          opt_rank, opt_rating, opt_text, opt_timestamp, opt_urls,
+                                          review_text, scalar_extras)
+from data_builders.readers.lines import load_json_object, require_id
+from data_builders.readers.records import ItemMeta, Review
 
 _ITEM_KEYS = ('parent_asin', 'asin')
 _IMAGE_SIZES = ('hi_res', 'large', 'thumb')                 # best resolution first

@@ -1,211 +1,23 @@
-"""Read Amazon review and metadata dumps (2014, 2018, 2023 formats) into records.
+"""Field coercers shared by the format modules: one raw JSON value in, a typed field out.
 
-One private core (:func:`_read`) owns the line policy — counting, skipping, ``strict`` — and
-each format module (:mod:`~data_builders.amazon_2014`, :mod:`~data_builders.amazon_2018`,
-:mod:`~data_builders.amazon_2023`) only turns one decoded line into a
-:class:`~data_builders.records.Review` or :class:`~data_builders.records.ItemMeta`. The helpers
-below, shared by the format modules, coerce the fields every format has in some spelling.
-
-Skip reasons (keys of ``ReadStats.skipped``). A line is dropped, and counted once, for:
-
-- ``non_utf8``: the line is not valid UTF-8.
-- ``bad_json``: not a JSON value (2014/2018/2023 reviews, 2018/2023 metadata).
-- ``bad_literal``: 2014 metadata that is neither JSON nor a Python literal. Parsed with
-  ``ast.literal_eval`` only, so a line holding code is rejected here and never run.
-- ``line_too_long``: 2014 metadata line over :data:`MAX_LITERAL_CHARS` characters.
-- ``not_object``: parses, but is not a JSON object / dict.
-- ``missing_user_id`` / ``missing_item_id``: the id is absent, null or blank.
-- ``bad_type``: the id is neither a string nor an integer.
-
-Keys starting with ``invalid_`` count *fields* that were unusable on lines that were kept: the
-field is set to ``None`` / empty and the line is still yielded (``invalid_price``,
-``invalid_rank``, ``invalid_rating``, ``invalid_timestamp``, ``invalid_text``,
-``invalid_title``, ``invalid_brand``, ``invalid_categories``, ``invalid_images``,
-``invalid_description``). A field that is simply absent or empty is not counted. So
-``stats.lines == stats.kept + (sum of the counts whose key does not start with 'invalid_')``.
-
-Duplicate reviews or items are *not* removed here; cleaning does that later.
+Each ``opt_*`` function returns ``None`` or an empty value for an absent field, and for a
+present but unusable one also appends an ``invalid_<field>`` key to ``issues`` (the caller
+counts it in ``ReadStats.skipped`` and keeps the line). None of them raises.
 """
 from __future__ import annotations
 
-import ast
 import html
-import importlib
-import json
-import logging
 import math
-import os
 import re
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
-from data_builders.errors import DataBuildError
-from data_builders.files import check_file, open_raw_lines
-from data_builders.records import ItemMeta, ReadStats, Review
-
-logger = logging.getLogger(__name__)
-
-FORMATS = ('2014', '2018', '2023')
-_MODULES = {'2014': 'data_builders.amazon_2014', '2018': 'data_builders.amazon_2018',
-            '2023': 'data_builders.amazon_2023'}
-
-MAX_LITERAL_CHARS = 1_000_000   # longer 2014 literal lines are skipped ('line_too_long')
 MAX_RANK = 1_000_000_000        # sales ranks outside [1, MAX_RANK] are absurd ('invalid_rank')
 MAX_TIMESTAMP = 4_102_444_800   # 2100-01-01 in seconds; later stamps are 'invalid_timestamp'
 RATING_RANGE = (1.0, 5.0)       # star ratings outside it are 'invalid_rating'
 
-T = TypeVar('T')
 Issues = list   # list[str] of 'invalid_*' keys collected while parsing one line
-
-
-class LineError(Exception):
-    """One line cannot become a record. ``reason`` is its ``ReadStats.skipped`` key."""
-
-    def __init__(self, reason: str, detail: str = '') -> None:
-        super().__init__(f'{reason}: {detail}' if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-# --------------------------------------------------------------------------- public API
-
-
-def read_reviews(path: str | os.PathLike, fmt: str, stats: ReadStats | None = None,
-                 strict: bool = False) -> Iterator[Review]:
-    """Stream the reviews of one dump file.
-
-    Args:
-        path: ``.json``/``.jsonl`` file, gzipped or not (detected from the content).
-        fmt: ``'2014'``, ``'2018'`` or ``'2023'`` (an int works too).
-        stats: filled while iterating: lines read, kept, and skipped per reason (see the module
-            docstring for the keys). Pass one to see what was dropped.
-        strict: raise on the first line that would be skipped instead of counting it.
-
-    Raises:
-        DataBuildError: bad ``fmt`` or unusable file (at call time); a truncated gzip (when it
-            is reached); with ``strict``, the first bad line as ``'<path>:<line>: <reason> ...'``.
-    """
-    return _read(path, fmt, 'review', stats, strict)
-
-
-def read_meta(path: str | os.PathLike, fmt: str, stats: ReadStats | None = None,
-              strict: bool = False) -> Iterator[ItemMeta]:
-    """Stream the item metadata of one dump file. Arguments as :func:`read_reviews`."""
-    return _read(path, fmt, 'meta', stats, strict)
-
-
-# --------------------------------------------------------------------------- the core
-
-
-def _parser(fmt: str, kind: str) -> Callable[[str, Issues], Any]:
-    fmt = str(fmt)
-    if fmt not in FORMATS:
-        raise DataBuildError(f'fmt must be one of {", ".join(FORMATS)} (got {fmt!r})')
-    module = importlib.import_module(_MODULES[fmt])   # lazy: the modules import this one
-    return getattr(module, f'parse_{kind}')
-
-
-def _read(path: str | os.PathLike, fmt: str, kind: str, stats: ReadStats | None,
-          strict: bool) -> Iterator[Any]:
-    parse = _parser(fmt, kind)
-    check_file(path)                                   # fail at call time, not first next()
-    stats = stats if stats is not None else ReadStats(path=str(path))
-    return _records(path, parse, stats, strict)
-
-
-def _records(path: str | os.PathLike, parse: Callable[[str, Issues], T], stats: ReadStats,
-             strict: bool) -> Iterator[T]:
-    for lineno, raw in open_raw_lines(path):
-        stats.lines += 1
-        issues: Issues = []
-        try:
-            record = parse(_decode(raw, first=lineno == 1), issues)
-        except LineError as err:
-            if strict:
-                raise DataBuildError(f'{path}:{lineno}: {err}; fix or delete the line, or read '
-                                     'without strict to skip and count such lines') from None
-            stats.skipped[err.reason] += 1
-            continue
-        stats.kept += 1
-        stats.skipped.update(issues)
-        yield record
-    _log(stats)
-
-
-def _decode(raw: bytes, first: bool) -> str:
-    try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError as err:
-        raise LineError('non_utf8', f'{err.reason} at byte {err.start}') from None
-    return text.lstrip('\ufeff') if first else text
-
-
-def _log(stats: ReadStats) -> None:
-    dropped = {k: v for k, v in stats.skipped.items() if not k.startswith('invalid_')}
-    logger.info('%s: %d lines, %d kept, skipped %s, fields dropped %s', stats.path,
-                stats.lines, stats.kept, dropped or 'none',
-                {k: v for k, v in stats.skipped.items() if k not in dropped} or 'none')
-    if dropped:
-        logger.warning('%s: skipped %d malformed lines %s', stats.path, sum(dropped.values()),
-                       dropped)
-
-
-# --------------------------------------------------------------------------- line helpers
-
-
-def load_json_object(line: str) -> dict:
-    """Parse one JSON line that must be an object (``bad_json`` / ``not_object``)."""
-    try:
-        value = json.loads(line)
-    except (ValueError, RecursionError) as err:
-        raise LineError('bad_json', str(err)[:80]) from None
-    return _require_dict(value)
-
-
-def load_literal_object(line: str) -> dict:
-    """Parse one 2014 metadata line: JSON when it looks like JSON, else a Python literal.
-
-    Uses ``ast.literal_eval`` (never ``eval``): only literals are accepted, so a line holding a
-    call such as ``__import__('os')`` fails with ``bad_literal`` and is never executed.
-    """
-    if len(line) > MAX_LITERAL_CHARS:
-        raise LineError('line_too_long', f'{len(line)} characters > {MAX_LITERAL_CHARS}')
-    if line.startswith('{"'):
-        try:
-            return _require_dict(json.loads(line))
-        except (ValueError, RecursionError):
-            pass                                # fall through: may still be a literal
-    try:
-        with warnings.catch_warnings():          # "invalid escape sequence" in mangled lines
-            warnings.simplefilter('ignore', (DeprecationWarning, SyntaxWarning))
-            value = ast.literal_eval(line)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
-        raise LineError('bad_literal', f'not a Python dict literal ({type(err).__name__})') \
-            from None
-    return _require_dict(value)
-
-
-def _require_dict(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise LineError('not_object', f'expected an object, got {type(value).__name__}')
-    return value
-
-
-def require_id(obj: Mapping, keys: tuple[str, ...], reason: str) -> str:
-    """The first non-blank id among ``keys`` (a fallback chain), stripped; ``reason`` if none.
-
-    Integers are accepted and turned into strings; any other type is ``bad_type``.
-    """
-    value = next((obj[k] for k in keys if not _is_empty(obj.get(k))), None)
-    if value is None:
-        raise LineError(reason, f'no {" or ".join(keys)} (absent, null or blank)')
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise LineError('bad_type', f'{keys[0]} must be a string (got {type(value).__name__})')
-    return value.strip()
 
 
 def _number(value: Any) -> float | None:
@@ -227,14 +39,14 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _is_empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and not
                              (value.strip() if isinstance(value, str) else value))
 
 
 def opt_rating(value: Any, issues: Issues) -> float | None:
     """A star rating in :data:`RATING_RANGE`, else None (``invalid_rating`` if present)."""
-    if _is_empty(value):
+    if is_empty(value):
         return None
     number = _number(value)
     if number is None or not RATING_RANGE[0] <= number <= RATING_RANGE[1]:
@@ -249,7 +61,7 @@ def opt_timestamp(value: Any, issues: Issues, millis: bool = False) -> int | Non
     With ``millis`` a value below 1e11 is taken to be in seconds already (as milliseconds it
     would fall in January 1970). Stamps before 1970 or after 2100 are ``invalid_timestamp``.
     """
-    if _is_empty(value):
+    if is_empty(value):
         return None
     number = _number(value)
     if number is not None and millis and number >= 1e11:
@@ -262,7 +74,7 @@ def opt_timestamp(value: Any, issues: Issues, millis: bool = False) -> int | Non
 
 def review_time(value: Any, issues: Issues) -> int | None:
     """Unix seconds (UTC midnight) from a 2014/2018 ``reviewTime`` such as ``'02 28, 2014'``."""
-    if _is_empty(value):
+    if is_empty(value):
         return None
     try:
         day = datetime.strptime(str(value).strip(), '%m %d, %Y')
@@ -315,7 +127,7 @@ def price_from_text(text: str) -> float | None:
 def opt_price(value: Any, issues: Issues) -> float | None:
     """A positive finite price from a number or a price string, else None (``invalid_price``
     when a non-empty value could not be used)."""
-    if _is_empty(value):
+    if is_empty(value):
         return None
     price = price_from_text(value) if isinstance(value, str) else _number(value)
     if price is None or not (math.isfinite(price) and price > 0):
@@ -350,7 +162,7 @@ def opt_rank(value: Any, issues: Issues) -> int | None:
     ``['>#2,893,775 in Toys & Games (See Top 100 ...)', '>#19 in Gift Cards > ...']``,
     ``{'Sports': 123}``, ``123``). Ranks outside [1, 1e9] are ``invalid_rank``; the numbers in
     "See Top 100" are not ranks."""
-    if _is_empty(value):
+    if is_empty(value):
         return None
     ranks = [r for r in _ranks(value) if r is not None and 1 <= r <= MAX_RANK]
     if not ranks:
@@ -382,7 +194,7 @@ def clean_text(text: str) -> str:
 def opt_text(value: Any, issues: Issues, field: str) -> str:
     """A cleaned one-line string; '' when absent. Non-strings and values that are only markup
     (``'<span class="a-size-medium"'``) count as ``invalid_<field>``."""
-    if _is_empty(value):
+    if is_empty(value):
         return ''
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
@@ -403,7 +215,7 @@ def opt_brand(value: Any, issues: Issues) -> str | None:
 
 def opt_description(value: Any, issues: Issues) -> str:
     """A description string or list of strings, cleaned and joined by spaces."""
-    if _is_empty(value):
+    if is_empty(value):
         return ''
     parts = value if isinstance(value, list) else [value]
     if not all(isinstance(p, str) for p in parts):
@@ -423,7 +235,7 @@ def opt_paths(value: Any, issues: Issues, single: bool = False) -> list[list[str
 
     ``single``: ``value`` is one path (2018, 2023); else a list of paths (2014).
     """
-    if _is_empty(value):
+    if is_empty(value):
         return []
     paths = [_path(value)] if single else (
         [_path(v) for v in value] if isinstance(value, list) else [None])
