@@ -70,9 +70,9 @@ def text_rate(raw: Path, sample: int) -> dict:
     dump (no cache, weights loaded beforehand)."""
     import numpy as np
 
-    from data_builders.features import item_documents
+    from data_builders.features.documents import item_documents
     from data_builders.readers import read_meta
-    from data_builders.text import encode_texts
+    from data_builders.features.text import encode_texts
 
     metas = [m for _, m in zip(range(sample), read_meta(raw / 'meta.json.gz', '2014'))]
     docs = item_documents(np.array([m.item_id for m in metas]), metas)

