@@ -20,7 +20,7 @@ from PIL import Image
 from data_builders.errors import DataBuildError
 from data_builders.synthetic import (PRESETS, SyntheticConfig, equal_frequency_levels, generate,
                                      rank_curve_counts)
-from data_builders.synthetic_render import CATEGORIES, CATEGORY_COLOURS
+from data_builders.synthetic.render import CATEGORIES, CATEGORY_COLOURS
 
 SMALL = PRESETS['small']
 

@@ -2,7 +2,7 @@
 
 Everything here turns an item's attribute values into text and pixels that carry them, so that
 real text and image encoders pick the planted signal up. It is the rendering half of
-:mod:`data_builders.synthetic`, which decides the values and the interactions.
+:mod:`data_builders.synthetic`, whose other modules decide the values and the interactions.
 """
 from __future__ import annotations
 
