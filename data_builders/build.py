@@ -22,7 +22,7 @@ from addrl_graph.io import sha256_file
 from data_builders.attributes import AttributeConfig, derive_attributes
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
-from data_builders.features import image_features, text_features
+from data_builders.features import ImageOptions, TextOptions, image_features, text_features
 from data_builders.readers import FORMATS, ItemMeta, ReadStats, read_meta, read_reviews
 from data_builders.split import split_interactions
 from data_builders.summary import graph_statistics
@@ -54,6 +54,10 @@ class BuildConfig:
         k_core: minimum interactions per user and per item.
         strict: stop at the first malformed line (file and line number in the error).
         cache_dir: feature and image cache (default ``<out>/cache``).
+        batch_size: documents per text-encoder batch.
+        device: where the encoders run (``cpu``, ``cuda``, ``cuda:1``, ...).
+        progress: show progress bars.
+        attributes: which attributes to derive and how.
     """
     format: str
     reviews: Path
@@ -92,6 +96,18 @@ class BuildConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
+    def text_options(self) -> TextOptions:
+        """The fields the text features read."""
+        return TextOptions(encoder=self.text_encoder, precomputed=self.text_features,
+                           max_length=self.text_max_length, batch_size=self.batch_size,
+                           device=self.device, progress=self.progress)
+
+    def image_options(self) -> ImageOptions:
+        """The fields the image features read."""
+        return ImageOptions(encoder=self.image_encoder, precomputed=self.image_features,
+                            folder=self.images, download=self.download_images,
+                            size=self.image_size, device=self.device, progress=self.progress)
+
 
 class StageTimer:
     """Seconds spent per named stage."""
@@ -108,28 +124,25 @@ class StageTimer:
         logger.info('stage %s done in %.2f s', name, self.seconds[name])
 
 
-def read_interactions(config: BuildConfig, stats: ReadStats) -> pd.DataFrame:
+def read_interactions(path: Path, fmt: str, stats: ReadStats, strict: bool) -> pd.DataFrame:
     """Stream the review dump into a frame with ``user, item, timestamp, text``."""
     rows = [(r.user_id, r.item_id, r.timestamp, r.text) for r in
-            read_reviews(config.reviews, config.format, stats, config.strict)]
+            read_reviews(path, fmt, stats, strict)]
     if not rows:
-        raise DataBuildError(f'{config.reviews}: no valid review line '
-                             f'(skipped: {dict(stats.skipped)})')
+        raise DataBuildError(f'{path}: no valid review line (skipped: {dict(stats.skipped)})')
     frame = pd.DataFrame(rows, columns=['user', 'item', 'timestamp', 'text'])
     frame['timestamp'] = pd.to_numeric(frame['timestamp'], errors='coerce')
     return frame
 
 
-def read_item_meta(config: BuildConfig, wanted: set[str], stats: ReadStats) -> dict[str, ItemMeta]:
-    """Metadata of the kept items only (the rest of the dump is streamed past)."""
-    if config.meta is None:
-        return {}
-    metas = {m.item_id: m for m in read_meta(config.meta, config.format, stats, config.strict)
-             if m.item_id in wanted}
+def read_item_meta(path: Path, fmt: str, wanted: set[str], stats: ReadStats, strict: bool,
+                   reviews: Path) -> dict[str, ItemMeta]:
+    """Metadata of the ``wanted`` items only (the rest of the dump is streamed past); the
+    ``reviews`` dump they come from is named in the error when none matches."""
+    metas = {m.item_id: m for m in read_meta(path, fmt, stats, strict) if m.item_id in wanted}
     if not metas:
-        raise DataBuildError(f'{config.meta}: no metadata line matches an item of '
-                             f'{config.reviews}: are both files from the same category and '
-                             f'format {config.format}?')
+        raise DataBuildError(f'{path}: no metadata line matches an item of {reviews}: are both '
+                             f'files from the same category and format {fmt}?')
     return metas
 
 
@@ -139,7 +152,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
     timer = StageTimer()
     review_stats, meta_stats = ReadStats(str(config.reviews)), ReadStats(str(config.meta))
     with timer.stage('read_reviews'):
-        frame = read_interactions(config, review_stats)
+        frame = read_interactions(config.reviews, config.format, review_stats, config.strict)
     with timer.stage('clean'):
         frame, duplicates = drop_duplicate_pairs(frame)
         frame = k_core(frame, config.k_core)
@@ -148,7 +161,9 @@ def build(config: BuildConfig) -> dict[str, Any]:
         user_index = np.searchsorted(users, frame['user'].to_numpy())
         item_index = np.searchsorted(items, frame['item'].to_numpy())
     with timer.stage('read_meta'):
-        metas = read_item_meta(config, set(items.tolist()), meta_stats)
+        metas = {} if config.meta is None else read_item_meta(
+            config.meta, config.format, set(items.tolist()), meta_stats, config.strict,
+            config.reviews)
         item_metas = [metas.get(asin) for asin in items]
     with timer.stage('split'):
         split = split_interactions(user_index, config.split, config.seed)
@@ -160,9 +175,11 @@ def build(config: BuildConfig) -> dict[str, Any]:
     with timer.stage('text_features'):
         train_texts = frame['text'].to_numpy()[split == 0] if config.text_reviews else None
         x_text, has_text, text_info = text_features(
-            config, items, item_metas, item_index[split == 0], train_texts, cache_dir)
+            config.text_options(), items, item_metas, item_index[split == 0], train_texts,
+            cache_dir)
     with timer.stage('image_features'):
-        x_image, has_image, image_info = image_features(config, items, item_metas, cache_dir)
+        x_image, has_image, image_info = image_features(config.image_options(), items,
+                                                        item_metas, cache_dir)
     with timer.stage('assemble'):
         data = assemble_graph(user_index, item_index, split, len(users), attr, attributes,
                               x_text, has_text, x_image, has_image)

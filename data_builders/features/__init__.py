@@ -8,6 +8,6 @@ documents (:mod:`~data_builders.features.documents`) and encodes them
 an on-disk cache (:mod:`~data_builders.features.cache`), or imports precomputed matrices
 (:mod:`~data_builders.features.precomputed`).
 """
-from data_builders.features.stage import image_features, text_features
+from data_builders.features.stage import ImageOptions, TextOptions, image_features, text_features
 
-__all__ = ['image_features', 'text_features']
+__all__ = ['ImageOptions', 'TextOptions', 'image_features', 'text_features']

@@ -89,8 +89,9 @@ def generate(out_dir: str | os.PathLike, preset: str | SyntheticConfig = 'small'
     look = ItemLook(items.category, items.brand, items.latent_band, items.popularity_band,
                     brands)
     titles, descriptions, nouns = item_texts(look, rng)
-    reviews, n_dup = review_lines(cfg, look, inter, nouns, user_ids, asins, rng)
-    metas = meta_lines(cfg, items, look, titles, descriptions, asins, rng)
+    reviews, n_dup = review_lines(look, inter, nouns, user_ids, asins, cfg.duplicate_share,
+                                   rng)
+    metas = meta_lines(items, look, titles, descriptions, asins, cfg.num_categories, rng)
     seconds['text'] = time.perf_counter() - t
     t = time.perf_counter()
     truth = ground_truth(cfg, name, seed, items, inter, brands, user_ids, asins)

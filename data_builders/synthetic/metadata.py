@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-from data_builders.synthetic.config import SyntheticConfig
 from data_builders.synthetic.items import Items
 from data_builders.synthetic.render import CATEGORIES, ItemLook
 
@@ -15,10 +14,12 @@ _URL_CHARS = np.frombuffer(b'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno
                            dtype=np.uint8)
 
 
-def meta_lines(cfg: SyntheticConfig, items: Items, look: ItemLook, titles: list[str],
-                descriptions: list[str], asins: np.ndarray,
-                rng: np.random.Generator) -> list[str]:
-    n = cfg.num_items
+def meta_lines(items: Items, look: ItemLook, titles: list[str], descriptions: list[str],
+               asins: np.ndarray, num_categories: int, rng: np.random.Generator) -> list[str]:
+    """One Python dict literal per item with metadata, sorted by asin: title, description,
+    price, image URL, related items (random items of its category), sales rank (follows
+    popularity), category path and brand, each only when the item has it."""
+    n = len(asins)
     # Sales rank follows popularity with noise; ~5% of items have none.
     noisy = np.log(items.degree) + rng.normal(0, 0.3, size=n)
     place = np.empty(n, dtype=np.int64)
@@ -28,8 +29,8 @@ def meta_lines(cfg: SyntheticConfig, items: Items, look: ItemLook, titles: list[
     no_rank = rng.random(n) < 0.05
     # Related items: random items of the same category.
     by_cat = np.argsort(items.category, kind='stable')
-    cat_start = np.searchsorted(items.category[by_cat], np.arange(cfg.num_categories))
-    cat_count = np.bincount(items.category, minlength=cfg.num_categories)
+    cat_start = np.searchsorted(items.category[by_cat], np.arange(num_categories))
+    cat_count = np.bincount(items.category, minlength=num_categories)
     related_n = rng.integers(0, 5, size=(n, 3))
     related_pick = by_cat[cat_start[items.category][:, None]
                           + (rng.random((n, 12)) * cat_count[items.category][:, None])
