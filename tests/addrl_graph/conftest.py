@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import SMALL_PRESET_MODEL
+from addrl_graph.testing import small_preset_config
 
 #: AD-DRL trains 50 epochs (~16 s on a quiet 2-core machine): its chunks need them to
 #: separate the planted preferences (recovery 0.42 after 12 epochs, 0.64 after 50); the
@@ -28,17 +28,14 @@ def _train(graph_dir, run_dir, epochs, model_config):
 @pytest.fixture(scope='session')
 def addrl_run(small_graph_dir, runs_root):
     """An AD-DRL run on the ``small`` graph (the configuration tuned on that preset)."""
-    from addrl_graph.nn.config import ModelConfig
-    return _train(small_graph_dir, runs_root / 'addrl', ADDRL_EPOCHS,
-                  ModelConfig(**SMALL_PRESET_MODEL))
+    return _train(small_graph_dir, runs_root / 'addrl', ADDRL_EPOCHS, small_preset_config())
 
 
 @pytest.fixture(scope='session')
 def no_high_run(small_graph_dir, runs_root):
     """AD-DRL without the intra and inter losses (Table 3, w/o high)."""
-    from addrl_graph.nn.config import ModelConfig
     return _train(small_graph_dir, runs_root / 'no-high', NO_HIGH_EPOCHS,
-                  ModelConfig(**SMALL_PRESET_MODEL, ablation='no-high'))
+                  small_preset_config(ablation='no-high'))
 
 
 @pytest.fixture(scope='session')

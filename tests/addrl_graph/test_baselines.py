@@ -17,6 +17,7 @@ from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
 from addrl_graph.errors import ConfigError
 from addrl_graph.metrics.evaluate import evaluate
+from addrl_graph.testing import graph_from_interactions
 
 U, I, C = 48, 32, 4          # users, items, planted clusters (user u and item i: u % C, i % C)
 D_T, D_V = 6, 4
@@ -34,18 +35,12 @@ def toy_graph(seed: int = 0) -> HeteroData:
         liked = torch.arange(u % C, I, C)[torch.randperm(I // C, generator=g)]
         rows += [(u, int(i), TRAIN) for i in liked[:4]] + [(u, int(i), VALID) for i in liked[4:]]
     t = torch.tensor(rows)
-    data = HeteroData()
-    data['user'].num_nodes = U
-    item = data['item']
-    item.num_nodes = I
-    item.x_text = torch.cat([torch.eye(C)[torch.arange(I) % C],
-                             0.1 * torch.randn(I, D_T - C, generator=g)], dim=1)
-    item.x_image = torch.randn(I, D_V, generator=g)
-    item.has_text = torch.arange(I) % 7 != 3
-    item.has_image = torch.arange(I) % 5 != 1
-    data[INTERACTS].edge_index = t[:, :2].t().contiguous()
-    data[INTERACTS].split = t[:, 2].contiguous()
-    return data
+    return graph_from_interactions(
+        t[:, 0], t[:, 1], t[:, 2], U, I,
+        x_text=torch.cat([torch.eye(C)[torch.arange(I) % C],
+                          0.1 * torch.randn(I, D_T - C, generator=g)], dim=1),
+        x_image=torch.randn(I, D_V, generator=g),
+        has_text=torch.arange(I) % 7 != 3, has_image=torch.arange(I) % 5 != 1)[0]
 
 
 def train_edges(data: HeteroData) -> Tensor:

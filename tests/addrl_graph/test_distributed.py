@@ -13,12 +13,12 @@ import torch
 import torch.multiprocessing as mp
 
 from addrl_graph.nn.config import ModelConfig
-from addrl_graph.data.schema import TRAIN, load_graph, save_graph, split_edges
+from addrl_graph.data.schema import TRAIN, load_graph, split_edges
 from addrl_graph.distributed import DistContext, shard_indices
 from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.training.train import TrainConfig, train
 
-from tests.conftest import tiny_graph_parts
+from addrl_graph.testing import save_tiny_graph
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 # summed BPR: each rank's sum is scaled by W so that DDP's average is the global batch's sum
@@ -116,14 +116,7 @@ def _half(batch, rank: int, world: int):
 
 @pytest.fixture
 def medium_graph_dir(tmp_path):
-    from data_builders.graph import assemble_graph
-
-    users, items, split, attr, meta, features = tiny_graph_parts(num_users=60, num_items=40,
-                                                                 per_user=10)
-    data = assemble_graph(users, items, split, len(meta['users']), attr, meta['attributes'],
-                          **features)
-    save_graph(tmp_path / 'graph', data, meta)
-    return tmp_path / 'graph'
+    return save_tiny_graph(tmp_path / 'graph', num_users=60, num_items=40, per_user=10)
 
 
 def test_two_gloo_processes_match_one_process(medium_graph_dir, tmp_path):

@@ -9,10 +9,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data.schema import INTERACTS, TEST, TRAIN, VALID
+from addrl_graph.data.schema import TEST, TRAIN, VALID
 from addrl_graph.errors import ConfigError
 from addrl_graph.metrics.evaluate import Ranker, chunk_scores, evaluate
 from addrl_graph.metrics.ranking import LinkPredAuthorsNDCG, ranking_metrics
+from addrl_graph.testing import graph_from_interactions
 
 # 3 users x 6 items; scores[u, i] is what the ranker returns.
 SCORES = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
@@ -32,12 +33,7 @@ def graph() -> HeteroData:
     t = torch.tensor(rows)
     perm = torch.randperm(t.size(0), generator=torch.Generator().manual_seed(0))
     t = t[perm]  # edge order must not matter
-    data = HeteroData()
-    data['user'].num_nodes = 3
-    data['item'].num_nodes = 6
-    data[INTERACTS].edge_index = t[:, :2].t().contiguous()
-    data[INTERACTS].split = t[:, 2].contiguous()
-    return data
+    return graph_from_interactions(t[:, 0], t[:, 1], t[:, 2], num_users=3, num_items=6)[0]
 
 
 class TableRanker:
@@ -113,10 +109,8 @@ def test_user_batches_do_not_change_results(graph):
 
 
 def test_users_without_held_out_items_are_excluded():
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = 4, 6
-    data[INTERACTS].edge_index = torch.tensor([[0, 0, 3], [0, 1, 2]])
-    data[INTERACTS].split = torch.tensor([TRAIN, VALID, TRAIN])
+    data, _ = graph_from_interactions([0, 0, 3], [0, 1, 2], [TRAIN, VALID, TRAIN], num_users=4,
+                                      num_items=6)
     scores = torch.zeros(4, 6)
     scores[0, 1] = 1.0
     out = evaluate(TableRanker(scores), data, 'valid', ks=(1,), progress=False)

@@ -12,6 +12,7 @@ from addrl_graph.errors import ConfigError
 from addrl_graph.loader.link_loader import (has_pyg_sampler, make_train_loader, retain_freed_memory,
                                 train_graph)
 from addrl_graph.loader.sampler import TrainPairs, TripletSampler
+from addrl_graph.testing import graph_from_interactions
 
 
 def toy_graph(num_users: int = 12, num_items: int = 10, density: float = 0.6, seed: int = 0,
@@ -27,22 +28,12 @@ def toy_graph(num_users: int = 12, num_items: int = 10, density: float = 0.6, se
     split = torch.full_like(user, TRAIN)
     split[r > 0.7] = VALID
     split[r > 0.85] = TEST
-    data = HeteroData()
-    data['user'].num_nodes = num_users
-    store = data['item']
-    store.num_nodes = num_items
-    store.x_text = torch.arange(num_items * d_t, dtype=torch.float32).view(num_items, d_t)
-    store.x_image = -torch.arange(num_items * d_v, dtype=torch.float32).view(num_items, d_v)
-    store.has_text = torch.arange(num_items) % 2 == 0
-    store.has_image = torch.arange(num_items) % 3 != 0
-    store.attr = (torch.arange(num_items) % 3).view(-1, 1)
-    data['price'].num_nodes = 3
-    data[INTERACTS].edge_index = torch.stack([user, item])
-    data[INTERACTS].split = split
-    data[REV_INTERACTS].edge_index = torch.stack([item, user])
-    data['item', 'has_price', 'price'].edge_index = torch.stack([torch.arange(num_items),
-                                                                 store.attr[:, 0]])
-    return data
+    return graph_from_interactions(
+        user, item, split, num_users, num_items, attr=(torch.arange(num_items) % 3).view(-1, 1),
+        attributes={'price': 3},
+        x_text=torch.arange(num_items * d_t, dtype=torch.float32).view(num_items, d_t),
+        x_image=-torch.arange(num_items * d_v, dtype=torch.float32).view(num_items, d_v),
+        has_text=torch.arange(num_items) % 2 == 0, has_image=torch.arange(num_items) % 3 != 0)[0]
 
 
 def train_pair_set(data: HeteroData) -> set[tuple[int, int]]:

@@ -14,9 +14,10 @@ from addrl_graph.errors import ConfigError
 from addrl_graph.nn.losses import (ADDRLObjective, addrl_loss, bpr_loss, inter_loss, intra_loss,
                                 l2_loss, low_loss)
 from addrl_graph.nn.model import ADDRL
+from addrl_graph.testing import PAPER_MODEL
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
-PAPER = dict(id_encoder='embedding', free_chunks=1)
+PAPER = PAPER_MODEL
 
 SP1, SP_1, LN2 = math.log1p(math.e), math.log1p(math.exp(-1)), math.log(2)  # softplus(±1), ln 2
 

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch_geometric.data import HeteroData
 
 from addrl_graph.nn.config import ABLATIONS, ModelConfig
-from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, has_edge, rev_has_edge, validate_graph
+from addrl_graph.testing import PAPER_MODEL, graph_from_interactions
 from addrl_graph.errors import ConfigError
 from addrl_graph.nn.model import ADDRL
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
-PAPER = dict(id_encoder='embedding', free_chunks=1)
+PAPER = PAPER_MODEL
 
 NAMES, VALUES = ['price', 'brand'], [3, 4]          # A = 2, so K = 3 with one free chunk
 U, I, D_T, D_V, D = 7, 6, 5, 4, 8
@@ -39,29 +39,11 @@ def item_inputs(has_text=None, has_image=None):
 @pytest.fixture
 def graph() -> tuple[HeteroData, dict]:
     """A 3-user, 4-item graph following the schema of addrl_graph.data.schema (no text features)."""
-    data = HeteroData()
-    data['user'].num_nodes = 3
-    item = data['item']
-    item.num_nodes = 4
-    item.x_text = torch.zeros(4, 0)
-    item.x_image = torch.randn(4, 6)
-    item.has_text = torch.zeros(4, dtype=torch.bool)
-    item.has_image = torch.tensor([True, True, False, True])
-    item.attr = torch.tensor([[0, 1], [1, 0], [2, 1], [0, 0]])
-    edge_index = torch.tensor([[0, 0, 1, 2, 2], [0, 1, 2, 3, 0]])
-    data[INTERACTS].edge_index = edge_index
-    data[INTERACTS].split = torch.tensor([0, 1, 0, 0, 2])
-    data[REV_INTERACTS].edge_index = edge_index.flip(0)
-    meta = {'users': ['u0', 'u1', 'u2'], 'items': ['i0', 'i1', 'i2', 'i3'],
-            'attributes': [{'name': 'price', 'values': ['low', 'mid', 'high']},
-                           {'name': 'popularity', 'values': ['cold', 'hot']}]}
-    for col, spec in enumerate(meta['attributes']):
-        data[spec['name']].num_nodes = len(spec['values'])
-        has = torch.stack([torch.arange(4), item.attr[:, col]])
-        data[has_edge(spec['name'])].edge_index = has
-        data[rev_has_edge(spec['name'])].edge_index = has.flip(0)
-    validate_graph(data, meta)
-    return data, meta
+    return graph_from_interactions(
+        torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 2, 3, 0]), torch.tensor([0, 1, 0, 0, 2]),
+        num_users=3, num_items=4, attr=torch.tensor([[0, 1], [1, 0], [2, 1], [0, 0]]),
+        attributes={'price': 3, 'popularity': 2}, x_image=torch.randn(4, 6),
+        has_image=torch.tensor([True, True, False, True]))
 
 
 # ---------------------------------------------------------------------- config

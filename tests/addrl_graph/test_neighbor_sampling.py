@@ -28,7 +28,8 @@ from addrl_graph.nn.model import ADDRL
 from addrl_graph.loader.neighbors import NeighborIndex
 from addrl_graph.loader.sampler import TripletSampler
 from addrl_graph.training.train import TrainConfig, _check_same_run, run_config, train
-from tests.conftest import SMALL_PRESET_MODEL, tiny_graph_parts
+from addrl_graph import testing
+from addrl_graph.testing import SMALL_PRESET_MODEL
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 D = 4
@@ -36,15 +37,10 @@ D = 4
 
 @pytest.fixture(scope='module')
 def sparse_graph():
-    """``(HeteroData, meta)``: 150 users with 3 interactions each over 200 items, two
-    attributes; sparse enough that a few hops from a small batch stay a small sub-graph."""
-    from data_builders.graph import assemble_graph
-
-    users, items, split, attr, meta, features = tiny_graph_parts(num_users=150, num_items=200,
-                                                                 per_user=3)
-    data = assemble_graph(users, items, split, len(meta['users']), attr, meta['attributes'],
-                          **features)
-    return data, meta
+    """``(HeteroData, meta)``: 150 users with 4 interactions each (2 for training) over 200
+    items, two attributes; sparse enough that a few hops from a small batch stay a small
+    sub-graph."""
+    return testing.tiny_graph(num_users=150, num_items=200, per_user=4)
 
 
 def first_batch(data, num_neighbors, name='lightgcn', seed=0, batch_size=4):

@@ -8,10 +8,11 @@ from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.nn.losses import addrl_loss
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.training.optim import LazyAdam, make_optimizer
+from addrl_graph.testing import PAPER_MODEL
 from addrl_graph.training.train import TrainConfig, train
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
-PAPER = dict(id_encoder='embedding', free_chunks=1)
+PAPER = PAPER_MODEL
 
 
 def test_only_the_batch_rows_move(tiny_graph, one_thread):

@@ -8,6 +8,7 @@ import pytest
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import load_graph
 from addrl_graph.explain.diagnostics import intra_accuracy
+from addrl_graph.testing import save_tiny_graph
 from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.training.runs import load_run_model
 from addrl_graph.training.train import TrainConfig, train
@@ -92,13 +93,7 @@ def test_commands_train_and_evaluate(small_graph_dir, tmp_path):
 
 def test_checkpoint_of_another_graph_is_refused(small_graph_dir, tmp_path):
     """A run trained on one graph does not load against another (other attributes, counts)."""
-    from tests.conftest import SHARED_DATA
-    from data_builders.build import BuildConfig, build
-
-    gift = SHARED_DATA / 'amazon-2018-gift-cards'
-    build(BuildConfig(format='2018', reviews=gift / 'Gift_Cards_5.json.gz',
-                      meta=gift / 'meta_Gift_Cards.json.gz', out=tmp_path / 'gift',
-                      text_encoder='none', image_encoder='none', progress=False))
+    save_tiny_graph(tmp_path / 'gift', attributes={'price': 3, 'popularity': 2, 'brand': 4})
     train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
     # the gift graph lacks 'category': the message names both attribute lists
     with pytest.raises(CheckpointError, match=r"attributes \['price', 'popularity', 'brand', "
@@ -106,13 +101,9 @@ def test_checkpoint_of_another_graph_is_refused(small_graph_dir, tmp_path):
         load_run_model(tmp_path / 'run', data_dir=tmp_path / 'gift')
 
 
-def test_checkpoint_for_other_node_counts_names_the_parameter(small_dump, small_graph_dir,
-                                                              tmp_path):
-    from data_builders.build import BuildConfig, build
-
-    build(BuildConfig(format='2014', reviews=small_dump / 'reviews.json.gz',
-                      meta=small_dump / 'meta.json.gz', out=tmp_path / 'g7', k_core=7,
-                      text_encoder='none', image_encoder='none', progress=False))
+def test_checkpoint_for_other_node_counts_names_the_parameter(small_graph_dir, tmp_path):
+    _, small_meta = load_graph(small_graph_dir)
+    save_tiny_graph(tmp_path / 'g7', attributes=small_meta['attributes'])   # 12 users, not 600
     train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
     # default model: K = 4 attributes + 1 free chunk, of 64 each
     with pytest.raises(CheckpointError, match=r'user_embedding\.weight has shape \(600, 320\)'):
