@@ -23,6 +23,7 @@ UNKNOWN = 'unknown'
 OTHER = 'other'
 BUILTIN_SOURCES = ('price', 'popularity', 'brand', 'category')
 EXTRA_PREFIX = 'extra:'
+POPULARITY_SOURCES = ('interactions', 'sales_rank')
 
 
 class LevelBinner:
@@ -143,18 +144,28 @@ class Vocabulary:
 
 @dataclass
 class AttributeConfig:
-    """Which attributes to derive and how (CLI flags map onto these fields).
+    """Which attributes to derive and how (the build command's attribute flags).
 
-    ``names`` entries are ``price``, ``popularity``, ``brand``, ``category`` or
-    ``extra:<key>`` for any metadata field collected into ``ItemMeta.extra`` (e.g. a
-    ``details`` key such as ``extra:Material``).
+    Args:
+        names: attributes in column order: ``price``, ``popularity``, ``brand``, ``category``
+            or ``extra:<key>`` for any metadata field collected into ``ItemMeta.extra`` (e.g. a
+            ``details`` key such as ``extra:Material``); comma-separated on the command line.
+        price_levels: equal-frequency price levels (plus ``unknown``).
+        popularity_levels: equal-frequency popularity levels.
+        popularity_source: ``interactions`` (training interactions per item) or
+            ``sales_rank``.
+        brand_min_count: items a brand needs to be a value of its own (rarer: ``other``).
+        category_depth: depth of the category value in the item's most specific path, or
+            ``None`` (``leaf`` on the command line) for its leaf.
+        category_min_count: items a category needs to be a value of its own.
+        extra_min_count: items an ``extra:<key>`` value needs to be a value of its own.
     """
     names: list[str] = field(default_factory=lambda: list(BUILTIN_SOURCES))
     price_levels: int = 5
     popularity_levels: int = 5
-    popularity_source: str = 'interactions'       # or 'sales_rank'
+    popularity_source: str = 'interactions'
     brand_min_count: int = 2
-    category_depth: int | None = None              # None: leaf of the most specific path
+    category_depth: int | None = None
     category_min_count: int = 1
     extra_min_count: int = 2
 
@@ -166,7 +177,7 @@ class AttributeConfig:
                                      f'{BUILTIN_SOURCES} or extra:<metadata key>')
         if len(set(self.names)) != len(self.names):
             raise DataBuildError(f'--attributes lists a name twice (got {self.names})')
-        if self.popularity_source not in ('interactions', 'sales_rank'):
+        if self.popularity_source not in POPULARITY_SOURCES:
             raise DataBuildError("--popularity-source must be 'interactions' or 'sales_rank' "
                                  f'(got {self.popularity_source!r})')
 

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class BuildConfig:
-    """Every option of ``python -m data_builders build`` (one field per flag).
+    """Every option of ``python -m data_builders build``: a flag per field (``attributes``: one
+    per field of :class:`AttributeConfig`; ``progress`` follows ``--quiet``).
 
     Args:
         format: dump format, ``'2014'``, ``'2018'`` or ``'2023'``.
@@ -40,7 +41,8 @@ class BuildConfig:
         meta: metadata dump, or ``None`` (every attribute then becomes ``unknown``).
         out: output folder for ``graph.pt`` and ``meta.json``.
         images: folder of images named ``<item id>.<ext>``.
-        download_images: fetch the dumps' image URLs into ``cache_dir/images``.
+        download_images: fetch the dumps' image URLs into ``cache_dir/images`` (not with
+            ``images``).
         text_encoder: ``minilm``, ``none`` or a Hugging Face BERT-family name or path.
         image_encoder: ``efficientnet-lite0``, ``none`` or a ViT / CLIP-vision name or path.
         text_features / image_features: precomputed features to import instead of encoding
