@@ -120,7 +120,7 @@ class ImageEncoder:
 
 
 def _efficientnet_encoder(device: torch.device | str, size: int | None = None) -> ImageEncoder:
-    from data_builders.features import efficientnet_lite as eff
+    import data_builders.features.efficientnet_lite as eff
 
     size = size or eff.IMAGE_SIZE
     model, checksum = eff.load_efficientnet_lite0()

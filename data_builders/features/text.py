@@ -211,7 +211,8 @@ def encode_texts(
     """Encode one document per item.
 
     Args:
-        documents: item texts in item-index order (see :func:`build_item_document`).
+        documents: item texts in item-index order (see
+            :func:`~data_builders.features.documents.build_item_document`).
         encoder: ``'none'``, ``'minilm'`` or a Hugging Face name / local folder.
         cache_dir: where unzipped models and computed rows are kept (default: no row cache;
             minilm is unzipped under ``~/.cache/addrl_graph``). Rows are keyed by the sha256

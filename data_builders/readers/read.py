@@ -36,8 +36,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import data_builders.readers.amazon_2014 as amazon_2014
+import data_builders.readers.amazon_2018 as amazon_2018
+import data_builders.readers.amazon_2023 as amazon_2023
 from data_builders.errors import DataBuildError
-from data_builders.readers import amazon_2014, amazon_2018, amazon_2023
 from data_builders.readers.fields import Issues
 from data_builders.readers.files import check_file, open_raw_lines
 from data_builders.readers.lines import LineError
