@@ -19,11 +19,11 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import Tensor
 
 log = logging.getLogger(__name__)
 
@@ -109,31 +109,6 @@ def shard_indices(num_items: int, rank: int, world_size: int, seed: int) -> Tens
         perm = torch.cat([perm, perm[:total - num_items].repeat(
             math.ceil((total - num_items) / num_items))[:total - num_items]])
     return perm[rank::world_size]
-
-
-class ObjectiveModule(nn.Module):
-    """``module(batch)`` = ``objective(model, batch)``, so that
-    :class:`~torch.nn.parallel.DistributedDataParallel` sees the whole loss computation as
-    its forward pass."""
-    def __init__(self, model: nn.Module, objective: Callable[[nn.Module, Any], Any]) -> None:
-        super().__init__()
-        self.model = model
-        self.objective = objective
-
-    def forward(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
-        return self.objective(self.model, batch)
-
-
-def data_parallel(model: nn.Module, objective: Callable[[nn.Module, Any], Any],
-                  device: torch.device) -> Callable[[nn.Module, Any], Any]:
-    """An objective with the signature of ``objective`` whose backward averages gradients over
-    the ranks (``DistributedDataParallel``; the graph buffers are the same on every rank and
-    are not broadcast)."""
-    wrapped = nn.parallel.DistributedDataParallel(
-        ObjectiveModule(model, objective),
-        device_ids=[device.index] if device.type == 'cuda' else None,
-        broadcast_buffers=False)  # the graph buffers are identical on every rank
-    return lambda _model, batch: wrapped(batch)
 
 
 def mean_over_ranks(values: dict[str, float], ctx: DistContext) -> dict[str, float]:

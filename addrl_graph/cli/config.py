@@ -14,7 +14,7 @@ a nested mapping, plus the command's own (``data``, ``out``, ...)::
 
 and every flag on the command line overrides the file, wherever it stands. ``--print-config``
 prints the resolved configuration in that format (``train`` and ``tune``: the fields left at
-:obj:`None` filled in from :data:`~addrl_graph.training.registry.MODEL_DEFAULTS`) and exits.
+:obj:`None` filled in from :data:`~addrl_graph.nn.registry.MODEL_DEFAULTS`) and exits.
 
 Why jsonargparse: it reads each flag's type from the field's annotation (``list[int] | None``,
 ``bool``, ...) and checks values from the command line and from files alike, loads YAML and
@@ -44,8 +44,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
 from addrl_graph.nn.config import ABLATIONS, BaselineConfig, ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.training.registry import MODEL_NAMES
-from addrl_graph.training.train import TrainConfig
+from addrl_graph.nn.registry import MODEL_NAMES
+from addrl_graph.training.config import TrainConfig, config_file_dict
 
 #: The commands this module parses, with their one-line help.
 COMMANDS: dict[str, str] = {
@@ -193,12 +193,29 @@ def parse(name: str, argv: list[str]) -> Command:
         values = build_parser(name).parse_args(_files_first(argv)).as_dict()
     except ArgumentError as e:
         raise ConfigError(_one_line(str(e))) from None
+    _split_lists(values)
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)} & values.keys()
     model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
     return Command(name, {key: values[key] for key in _OPTIONS[name]},
-                   TrainConfig(**{k: values[k] for k in train_keys}).validate(),
-                   ModelConfig(**{k: values[k] for k in model_keys}).validate(),
+                   TrainConfig(**{k: values[k] for k in train_keys}),
+                   ModelConfig(**{k: values[k] for k in model_keys}),
                    values['print_config'])
+
+
+#: Fields that also take comma-separated text (``--num-neighbors 10,5``), with their item type.
+_LISTS = {'num_neighbors': int, 'layer_weights': float}
+
+
+def _split_lists(values: dict[str, Any]) -> None:
+    """Turn the comma-separated text of the :data:`_LISTS` fields into lists, in place."""
+    for key, item_type in _LISTS.items():
+        text = values.get(key)
+        if isinstance(text, str):
+            try:
+                values[key] = [item_type(part) for part in text.split(',')]
+            except ValueError:
+                raise ConfigError(f'--{key.replace("_", "-")} must be comma-separated '
+                                  f'{item_type.__name__}s (got {text!r})') from None
 
 
 def _files_first(argv: list[str]) -> list[str]:
@@ -233,12 +250,6 @@ def _field_types() -> dict[str, Any]:
     hints.pop('baseline')
     hints.update({f'baseline.{k}': v for k, v in typing.get_type_hints(BaselineConfig).items()})
     return {**hints, **_TYPES}
-
-
-def config_file_dict(train_config: TrainConfig, model_config: ModelConfig) -> dict[str, Any]:
-    """The flat mapping a ``--config`` file holds: train and model fields at the top level,
-    ``baseline`` nested."""
-    return {**dataclasses.asdict(train_config), **model_config.to_dict()}
 
 
 def to_yaml(command: Command) -> str:

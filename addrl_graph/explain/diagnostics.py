@@ -9,13 +9,12 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
 
 
 def _all_item_chunks(model, data: HeteroData):
-    item = data['item']
-    return model.item_chunks(torch.arange(item.num_nodes), item.x_text, item.x_image,
-                             item.has_text, item.has_image)
+    return model.chunks(TrainGraph.from_data(data))[1]
 
 
 def _chunk_accuracy(chunks: Tensor, head: torch.nn.Module) -> float:
@@ -31,8 +30,8 @@ def intra_accuracy(model, data: HeteroData) -> dict[str, float]:
     if getattr(model, 'intra_heads', None) is None:
         raise ConfigError('intra_accuracy needs a model trained with the intra loss')
     model.eval()
-    items = _all_item_chunks(model, data)
-    views = {'user': model.user_chunks(torch.arange(data['user'].num_nodes)), 'id': items.id,
+    users, items = model.chunks(TrainGraph.from_data(data))
+    views = {'user': users, 'id': items.id,
              'text': items.text[items.present[:, 1]] if items.text is not None else None,
              'image': items.image[items.present[:, 2]] if items.image is not None else None}
     return {name: _chunk_accuracy(views[name], head)

@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
+from addrl_graph.data.schema import TRAIN, VALID, load_graph
+from addrl_graph.data.seen import UserItems
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
+from addrl_graph.nn.views import MODALITIES
 
 log = logging.getLogger(__name__)
 
-#: Users scored at once when ranking all items (a ``[B, I, K]`` term buffer).
+#: Users scored at once when ranking all items (a ``[B, I, K]`` term buffer for the lifts).
 USER_BLOCK = 256
-MODALITIES = ('id', 'text', 'image')
 
 
 @dataclass
@@ -98,26 +99,28 @@ def chunk_names(attribute_names: list[str], num_chunks: int) -> list[str]:
 class Explainer:
     r"""A trained AD-DRL model with its graph, ready to rank, control and explain.
 
-    The fused item chunks (Eq. 9) and their fusion weights (Eq. 8) do not depend on the user,
-    so they are computed once here.
+    The model's ranking tables (fused item chunks, Eq. 9, with their fusion weights, Eq. 8, and
+    the user chunks) do not depend on the question asked, so they are computed once here;
+    every score goes through :class:`~addrl_graph.nn.scoring.ChunkTables`.
 
     Args:
         model (nn.Module): a trained AD-DRL model (any ID encoder): ``attribute_names``,
-            ``num_chunks``, ``chunk_activation``, ``item_table`` and ``user_table``.
+            ``num_chunks`` and ``tables(graph)``.
         data (HeteroData): the graph it was trained on.
         meta (dict): the graph's ``meta.json``.
         device (str or torch.device, optional): where scores are computed.
             (default: ``'cpu'``)
+        graph (TrainGraph, optional): the model's training graph, if already built.
 
     Shapes:
-        - **items** :math:`[I, K, d]`, **weights** :math:`[I, K, 3]`
+        - **tables.item** :math:`[I, K, d]`, **weights** :math:`[I, K, 3]`
         - :meth:`terms`: ``[B]`` users (, ``[M]`` items) → ``[B, M, K]`` (all items: ``M = I``)
         - :meth:`pair_terms`: ``[E]`` users, ``[E]`` items → ``[E, K]``
         - :meth:`top_k`: ``[B]`` → scores ``[B, k]``, items ``[B, k]``, terms ``[B, k, K]``
     """
 
     def __init__(self, model: nn.Module, data: HeteroData, meta: dict[str, Any],
-                 device: str | torch.device = 'cpu'):
+                 device: str | torch.device = 'cpu', graph: TrainGraph | None = None):
         if not getattr(model, 'attribute_names', None) or not hasattr(model, 'num_chunks'):
             raise ConfigError(f'explanations need an AD-DRL model with attribute chunks '
                               f'(got {type(model).__name__})')
@@ -126,9 +129,11 @@ class Explainer:
         self.data, self.meta = data, meta
         self.attribute_names: list[str] = list(model.attribute_names)
         self.chunk_names = chunk_names(self.attribute_names, model.num_chunks)
-        self.activation = getattr(model, 'chunk_activation', 'softplus')
-        with torch.no_grad():
-            self.items, self.weights = model.item_table(data['item'], return_weights=True)
+        graph = graph if graph is not None else TrainGraph.from_data(data, meta)
+        self.graph = graph.to(self.device)
+        self.tables = model.tables(self.graph)
+        self.weights = self.tables.item_weights
+        self.seen = UserItems(data, (TRAIN, VALID))
         self._user_index = {u: i for i, u in enumerate(meta['users'])}
         self._item_index = {a: i for i, a in enumerate(meta['items'])}
         self.num_items = len(meta['items'])
@@ -138,12 +143,12 @@ class Explainer:
                  data_dir: str | Path | None = None,
                  device: str | torch.device = 'cpu') -> 'Explainer':
         """Load a training run's model (``best`` or ``last``) and its graph."""
-        from addrl_graph.data.schema import load_graph
         from addrl_graph.training.runs import load_run_model, read_run_config
 
         data, meta = load_graph(data_dir or read_run_config(run_dir)['data'])
-        model, _ = load_run_model(run_dir, checkpoint, data, meta, device=device)
-        return cls(model, data, meta, device)
+        graph = TrainGraph.from_data(data, meta)
+        model, _ = load_run_model(run_dir, checkpoint, data, meta, device=device, graph=graph)
+        return cls(model, data, meta, device, graph)
 
     # ------------------------------------------------------------------ ids
     def user_index(self, users: str | Iterable[str]) -> Tensor:
@@ -173,10 +178,7 @@ class Explainer:
     def terms(self, users: Tensor, items: Tensor | None = None) -> Tensor:
         """Eq. 11 terms :math:`s(u, i, k)` of ``[B]`` users with ``[M]`` items (default: all):
         ``[B, M, K]``."""
-        table = self.items if items is None else self.items[items.to(self.device)]
-        user = self.model.user_table(users.to(self.device)).to(self.device)
-        dots = torch.einsum('bkd,ikd->bik', user, table)
-        return self._activate(dots)
+        return self.tables.score_terms(users, items)
 
     @torch.no_grad()
     def user_baseline(self, users: Tensor) -> Tensor:
@@ -188,23 +190,11 @@ class Explainer:
     @torch.no_grad()
     def pair_terms(self, users: Tensor, items: Tensor) -> Tensor:
         """Eq. 11 terms of aligned pairs: ``[E]`` users, ``[E]`` items → ``[E, K]``."""
-        user = self.model.user_table(users.to(self.device)).to(self.device)
-        return self._activate((user * self.items[items.to(self.device)]).sum(-1))
-
-    def _activate(self, dots: Tensor) -> Tensor:
-        return F.softplus(dots) if self.activation == 'softplus' else dots
+        return self.tables.pair_terms(users, items)
 
     def seen_mask(self, users: Tensor) -> Tensor:
         """``[B, I]`` bool: the training and validation items of each of ``[B]`` users."""
-        store = self.data[INTERACTS]
-        keep = (store.split == TRAIN) | (store.split == VALID)
-        row, col = store.edge_index[:, keep]
-        position = torch.full((self.data['user'].num_nodes,), -1, dtype=torch.long)
-        position[users.cpu()] = torch.arange(users.numel())
-        hit = position[row] >= 0
-        mask = torch.zeros(users.numel(), self.num_items, dtype=torch.bool)
-        mask[position[row[hit]], col[hit]] = True
-        return mask.to(self.device)
+        return self.seen.mask(users).to(self.device)
 
     @torch.no_grad()
     def top_k(self, users: Tensor, k: int = 20, control: Mapping[str, float] | None = None,
@@ -215,23 +205,17 @@ class Explainer:
             ``(scores [B, k], items [B, k], terms [B, k, K])``; a slot is ``-inf`` / ``-1``
             where a user has fewer than ``k`` unseen items.
         """
-        if not 1 <= k <= self.num_items:
-            raise ConfigError(f'k must be between 1 and the number of items '
-                              f'({self.num_items}) (got {k})')
         xi = self.control_vector(control)
         out = ([], [], [])
         for start in range(0, users.numel(), USER_BLOCK):
             batch = users[start:start + USER_BLOCK]
-            terms = self.terms(batch)                                        # [B, I, K]
-            scores = (terms * xi).sum(-1)
-            if exclude_seen:
-                scores = scores.masked_fill(self.seen_mask(batch), float('-inf'))
-            top, idx = scores.topk(k, dim=1)
-            idx = idx.masked_fill(top == float('-inf'), -1)
+            mask = self.seen_mask(batch) if exclude_seen else None
+            top, idx = self.tables.full_sort(batch, k, mask, xi)
+            rows = batch.to(self.device).unsqueeze(1).expand_as(idx)
+            terms = self.tables.pair_terms(rows.reshape(-1), idx.clamp(min=0).reshape(-1))
             out[0].append(top)
             out[1].append(idx)
-            out[2].append(terms.gather(1, idx.clamp(min=0).unsqueeze(-1)
-                                       .expand(-1, -1, terms.size(-1))))
+            out[2].append(terms.view(*idx.shape, -1))
         return tuple(torch.cat(part) for part in out)  # type: ignore[return-value]
 
 

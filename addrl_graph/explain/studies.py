@@ -21,7 +21,7 @@ from torch import Tensor
 
 from addrl_graph.data.schema import TEST, TRAIN, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.explain.explainer import Explainer
+from addrl_graph.explain.explainer import USER_BLOCK, Explainer
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,28 @@ def value_shares(ex: Explainer, users: Tensor, attribute: str, xis: Sequence[flo
         xis: values of :math:`\xi`. (default: :data:`XIS`)
         k: list length. (default: :obj:`20`)
 
+    The Eq. 11 terms of a block of users are computed once and every :math:`\xi` reweighs
+    them (Eq. 14).
+
     Returns:
         ``[X, B, V_a]``, each row summing to 1 (seen items excluded from the lists).
     """
     a = attribute_index(ex, attribute)
     attr = ex.data['item'].attr[:, a].to(ex.device)
     num_values = len(ex.meta['attributes'][a]['values'])
+    controls = torch.stack([ex.control_vector({attribute: xi}) for xi in xis])   # [X, K]
     shares = []
-    for xi in xis:
-        _, items, _ = ex.top_k(users, k, {attribute: xi})
-        counts = torch.zeros(users.numel(), num_values, device=ex.device)
-        valid = items >= 0
-        counts.scatter_add_(1, attr[items.clamp(min=0)] * valid, valid.float())
-        shares.append(counts / counts.sum(1, keepdim=True).clamp(min=1))
-    return torch.stack(shares)
+    for start in range(0, users.numel(), USER_BLOCK):
+        batch = users[start:start + USER_BLOCK]
+        terms = ex.terms(batch)                         # [B, I, K], the same for every xi
+        seen = ex.seen_mask(batch)
+        counts = torch.zeros(len(xis), batch.numel(), num_values, device=ex.device)
+        for x, xi in enumerate(controls):
+            top, items = (terms @ xi).masked_fill(seen, float('-inf')).topk(k, dim=1)
+            valid = top > float('-inf')
+            counts[x].scatter_add_(1, attr[items] * valid, valid.float())
+        shares.append(counts / counts.sum(2, keepdim=True).clamp(min=1))
+    return torch.cat(shares, dim=1)
 
 
 def history_shares(ex: Explainer, attribute: str) -> Tensor:

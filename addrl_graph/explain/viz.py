@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from addrl_graph.explain.explainer import Explainer, Explanation
+from addrl_graph.plotting import pyplot, save_figure
 from addrl_graph.explain.studies import UNKNOWN, ControlStudy
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,6 @@ log = logging.getLogger(__name__)
 #: Most values drawn as their own bar segment in the control study; the rest are merged.
 MAX_SEGMENTS = 8
 VIEW_TITLES = {'user': 'User ID', 'id': 'Item ID', 'text': 'Text', 'image': 'Image'}
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches='tight')
-    _pyplot().close(fig)
-    log.info('wrote %s', path)
-    return path
 
 
 def _plain(text: str) -> str:
@@ -100,7 +85,7 @@ def _scatter(ax, xy: np.ndarray, labels: Tensor, names: list[str], title: str) -
 def _panels(panels: list[tuple[str, Tensor, Tensor, list[str]]], path: str | Path, seed: int,
             shared_legend: bool) -> dict[str, float]:
     """t-SNE + silhouette of every ``(title, x [N, d], labels [N], label names)`` panel."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows + 0.6), squeeze=False)
@@ -116,7 +101,7 @@ def _panels(panels: list[tuple[str, Tensor, Tensor, list[str]]], path: str | Pat
         handles, names = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, names, loc='lower center', ncol=len(names), markerscale=3,
                    fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     return scores
 
 
@@ -126,13 +111,8 @@ def chunk_views(ex: Explainer) -> dict[str, Tensor]:
     """Chunk vectors of every view: ``user`` ``[U, K, d]``, ``id`` ``[I, K, d]``, and ``text`` /
     ``image`` ``[I', K, d]`` for the items that have the view (views the model lacks are
     left out)."""
-    model, item = ex.model, ex.data['item']
-    device = ex.device
-    chunks = model.item_chunks(torch.arange(item.num_nodes, device=device),
-                               *(item[key].to(device) for key in
-                                 ('x_text', 'x_image', 'has_text', 'has_image')))
-    views = {'user': model.user_chunks(torch.arange(ex.data['user'].num_nodes, device=device)),
-             'id': chunks.id}
+    users, chunks = ex.model.chunks(ex.graph)
+    views = {'user': users, 'id': chunks.id}
     for j, name in ((1, 'text'), (2, 'image')):
         view = getattr(chunks, name)
         if view is not None:
@@ -179,7 +159,7 @@ def fused_points(ex: Explainer, attribute: int, top_values: int = 5, max_points:
     rows = rows[_sample(rows.numel(), max_points, seed)]
     relabel = torch.full((len(names),), -1, dtype=torch.long)
     relabel[torch.tensor(known)] = torch.arange(len(known))
-    return ex.items[rows, attribute].cpu(), relabel[column[rows]], [names[j] for j in known]
+    return ex.tables.item[rows, attribute].cpu(), relabel[column[rows]], [names[j] for j in known]
 
 
 def plot_fused_tsne(ex: Explainer, path: str | Path, top_values: int = 5,
@@ -196,7 +176,7 @@ def plot_explanations(explanations: Sequence[Explanation], path: str | Path) -> 
     """Fig. 4: one panel per user–item pair, two bars per chunk, its term :math:`s(u, i, k)`
     and its lift over the user's average item, labelled with the item's value of that
     attribute; the top attribute's bars are highlighted."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(2, len(explanations))
     rows = -(-len(explanations) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 0.45 * rows * 8), squeeze=False)
@@ -219,7 +199,7 @@ def plot_explanations(explanations: Sequence[Explanation], path: str | Path) -> 
     for ax in list(axes.flat)[len(explanations):]:
         ax.axis('off')
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- Fig. 5
@@ -240,7 +220,7 @@ def plot_control_study(study: ControlStudy, path: str | Path) -> Path:
     """Fig. 5: stacked bars of the share of each value among the top-``k`` for each
     :math:`\\xi`, with the same numbers as a table beside them."""
     import matplotlib
-    plt = _pyplot()
+    plt = pyplot()
     names, shares = _segments(study)
     fig, (ax, tab) = plt.subplots(1, 2, figsize=(11, 4.2), width_ratios=(1, 1.2))
     cmap = matplotlib.colormaps['tab10']
@@ -263,4 +243,4 @@ def plot_control_study(study: ControlStudy, path: str | Path) -> Path:
                       bbox=(0.3, 0.15, 0.7, 0.7))
     table.auto_set_font_size(False)
     table.set_fontsize(7)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -7,7 +7,7 @@ sampling it also carries the :class:`SampledGraph` around its users and items.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor
@@ -25,7 +25,7 @@ def check_index(name: str, index: Tensor, size: int) -> None:
 @dataclass(eq=False)
 class SampledGraph:
     """The sampled neighbourhood of a batch, on which a graph ID encoder computes the ID chunks
-    of the batch's users and items (compared by identity, so a model can cache per graph).
+    of the batch's users and items.
 
     Shapes: ``N_t`` nodes of type ``t``, ``S_t`` seeds of type ``t``, ``E_r`` edges of
     relation ``r = (source type, name, target type)``.
@@ -36,17 +36,35 @@ class SampledGraph:
         edge_index: ``{r: [2, E_r]}`` local (source, target) indices into ``node``; messages
             flow source → target, the target being the node whose neighbours were sampled.
         num_seeds: ``{t: S_t}``.
+        full_in_degree: ``{r: [N_t]}`` in-degree in the whole training graph of every node of
+            relation ``r``'s target type ``t`` (the normalisation a graph encoder keeps).
     """
     node: dict[str, Tensor]
     edge_index: dict[EdgeType, Tensor]
     num_seeds: dict[str, int]
+    full_in_degree: dict[EdgeType, Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def of_seeds(cls, user_id: Tensor, item_id: Tensor) -> SampledGraph:
+        """The graph of a batch's seed nodes alone (its unique users and items, no edges):
+        what an encoder that does not propagate reads."""
+        users, items = user_id.unique(), item_id.unique()
+        return cls({'user': users, 'item': items}, {},
+                   {'user': users.numel(), 'item': items.numel()})
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> SampledGraph:
         """A copy with every tensor on ``device``."""
-        return SampledGraph(
-            {t: v.to(device, non_blocking=non_blocking) for t, v in self.node.items()},
-            {r: v.to(device, non_blocking=non_blocking) for r, v in self.edge_index.items()},
-            dict(self.num_seeds))
+        def move(tensors: dict) -> dict:
+            return {k: v.to(device, non_blocking=non_blocking) for k, v in tensors.items()}
+        return SampledGraph(move(self.node), move(self.edge_index), dict(self.num_seeds),
+                            move(self.full_in_degree))
+
+    def in_degree(self, edge_type: EdgeType) -> Tensor:
+        """``[N_t]`` float in-degree in the whole training graph, for relation ``edge_type``,
+        of every node of its target type ``t`` (0 for a relation the graph does not hold)."""
+        if edge_type in self.full_in_degree:
+            return self.full_in_degree[edge_type]
+        return torch.zeros(self.nodes(edge_type[2]).numel(), device=self.node['user'].device)
 
     def nodes(self, node_type: str) -> Tensor:
         """``[N_t]`` global ids of ``node_type`` (empty when the graph has none)."""

@@ -22,19 +22,20 @@ that generic path copies every node and edge store, and took ~1.6x longer per ba
 
 What remains is the feature gather itself (``B * (1 + N)`` item rows of ``d_t + d_v`` floats per
 batch): each batch's ``x_image`` block is tens of MB, which glibc serves from fresh ``mmap`` pages,
-so page faults cost more than the copy. :func:`retain_freed_memory` (opt-in, process-wide) or
-``THP_MEM_ALLOC_ENABLE=1`` in the environment cuts that by 3-4x.
+so page faults cost more than the copy; ``THP_MEM_ALLOC_ENABLE=1`` in the environment cuts that.
+
+A loader is built once per run: :meth:`TripletLinkLoader.reseed` gives each epoch its own
+order, negatives and neighbourhoods (the same as a loader built afresh with that seed).
 """
 from __future__ import annotations
 
 import copy
-import ctypes
 import logging
-import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.data import Sampler
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader, LinkNeighborLoader
 from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling
@@ -69,30 +70,6 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def retain_freed_memory(max_bytes: int = 1 << 30) -> bool:
-    """Opt in to keeping freed blocks of up to ``max_bytes`` in the C heap (Linux/glibc only).
-
-    Process-wide: sets glibc's ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` so that the large
-    per-batch feature tensors reuse warm pages instead of faulting in fresh ``mmap`` memory
-    (3-4x more batches per second here at ``batch_size=1024``). The price is that the process
-    keeps its peak heap size. Nothing in the library calls it; a training script may.
-
-    Returns:
-        ``True`` when both settings were applied.
-    """
-    if not sys.platform.startswith('linux'):
-        return False
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-        ok = (libc.mallopt(m_mmap_threshold, int(max_bytes)) == 1
-              and libc.mallopt(m_trim_threshold, 2 * int(max_bytes)) == 1)
-    except (OSError, AttributeError):
-        return False
-    log.info('glibc keeps freed blocks up to %d bytes: %s', max_bytes, ok)
-    return ok
-
-
 def train_graph(data: HeteroData) -> HeteroData:
     """A shallow copy of ``data`` whose user–item edges (both directions) are the ``TRAIN`` ones,
     so that neighbour sampling never sees validation or test interactions."""
@@ -112,11 +89,20 @@ def _seeds_first(ids: Tensor, seeds: Tensor) -> tuple[Tensor, Tensor]:
     return reordered, order[torch.searchsorted(ordered, ids)]
 
 
-def sampled_graph(out: HeteroSamplerOutput, seeds: dict[str, Tensor]) -> SampledGraph:
+def in_degrees(graph: HeteroData) -> dict[tuple[str, str, str], Tensor]:
+    """``{r: [N_t]}`` float in-degree of every target node of every relation of ``graph``."""
+    return {et: torch.bincount(graph[et].edge_index[1],
+                               minlength=graph[et[2]].num_nodes).float()
+            for et in graph.edge_types}
+
+
+def sampled_graph(out: HeteroSamplerOutput, seeds: dict[str, Tensor],
+                  degree: dict[tuple[str, str, str], Tensor] | None = None) -> SampledGraph:
     """The sub-graph of any sampler output with edges (:class:`TripletSampler`'s or PyG's
     ``LinkNeighborLoader``'s) as a :class:`SampledGraph` whose ``node[t]`` starts with
     ``seeds[t]``. A seed the sampler never saw (a negative repaired after PyG sampled) joins
-    without edges.
+    without edges. ``degree`` (:func:`in_degrees` of the training graph) gives the sampled
+    nodes their full-graph in-degrees.
 
     Shapes:
         - **seeds[t]** :math:`[S_t]` sorted unique global ids, for ``'user'`` and ``'item'``
@@ -128,7 +114,9 @@ def sampled_graph(out: HeteroSamplerOutput, seeds: dict[str, Tensor]) -> Sampled
     edge_index = {edge_type: torch.stack([local[edge_type[0]][row],
                                           local[edge_type[2]][out.col[edge_type]]])
                   for edge_type, row in out.row.items()}
-    return SampledGraph(node, edge_index, {t: v.numel() for t, v in seeds.items()})
+    full_in_degree = {et: d[node[et[2]]] for et, d in (degree or {}).items() if et[2] in node}
+    return SampledGraph(node, edge_index, {t: v.numel() for t, v in seeds.items()},
+                        full_in_degree)
 
 
 class TripletCollate:
@@ -157,7 +145,13 @@ class TripletCollate:
         self.num_neg = num_neg
         self.pairs = pairs
         self.with_graph = with_graph
-        self.generator = torch.Generator().manual_seed(seed + 1)
+        self.degree = in_degrees(data) if with_graph else None
+        self.generator = torch.Generator()
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the resampling generator from ``seed``."""
+        self.generator.manual_seed(seed + 1)
         self._worker_state: dict[str, Any] = {}
 
     def __call__(self, out: HeteroSamplerOutput) -> TripletBatch:
@@ -181,13 +175,62 @@ class TripletCollate:
             x_image=self.x_image.index_select(0, item_id),
             has_text=self.has_text[item_id], has_image=self.has_image[item_id],
             attr=self.attr.index_select(0, item_id),
-            graph=(sampled_graph(out, {'user': user_id.unique(), 'item': item_id})
+            graph=(sampled_graph(out, {'user': user_id.unique(), 'item': item_id}, self.degree)
                    if self.with_graph else None))
 
 
+class EpochOrder(Sampler[int]):
+    """The order in which one epoch visits the training edges: all of them or, with ``shard =
+    (rank, world_size)``, this rank's share (:func:`~addrl_graph.distributed.shard_indices`
+    of the epoch's seed), shuffled or not, redrawn by :meth:`reseed`. Its generator is also the
+    DataLoader's (which draws the workers' base seed from it first, as with ``shuffle=True``).
+
+    Args:
+        num_edges: training edges ``E``.
+        shuffle: permute the positions with the sampler's generator.
+        shard: ``(rank, world_size)`` or :obj:`None`.
+    """
+    def __init__(self, num_edges: int, shuffle: bool,
+                 shard: tuple[int, int] | None = None) -> None:
+        self.num_edges, self.shuffle, self.shard = num_edges, shuffle, shard
+        self.generator = torch.Generator()
+        self.positions = torch.arange(num_edges)
+
+    def reseed(self, seed: int, rank_seed: int) -> None:
+        """This epoch's share (from ``seed``, the same on every rank) and shuffle generator
+        (from ``rank_seed``)."""
+        if self.shard is not None:
+            self.positions = shard_indices(self.num_edges, *self.shard, seed)
+        self.generator.manual_seed(rank_seed)
+        # Until version 0.1 the trainer iterated through tqdm.auto, which opens the DataLoader
+        # twice per epoch, so one base-seed draw was spent before the shuffle; spending it here
+        # keeps every epoch's batch order, and every published figure, the same.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+
+    def __len__(self) -> int:
+        return self.positions.numel()
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(self.positions.tolist())
+        return iter(self.positions[torch.randperm(len(self), generator=self.generator)].tolist())
+
+
 class _TripletFilterMixin:
-    """Replaces ``LinkLoader.filter_fn`` (sub-graph assembly) with a :class:`TripletCollate`."""
+    """Replaces ``LinkLoader.filter_fn`` (sub-graph assembly) with a :class:`TripletCollate`
+    and reseeds every generator of the loader at once."""
     triplet_collate: TripletCollate
+    epoch_order: EpochOrder
+    link_sampler: Any
+
+    def reseed(self, seed: int) -> None:
+        """Give the next pass the order, negatives and neighbourhoods of a loader built with
+        ``seed`` (a rank of a sharded loader offsets its own draws)."""
+        rank_seed = seed + 7919 * self.epoch_order.shard[0] if self.epoch_order.shard else seed
+        self.epoch_order.reseed(seed, rank_seed)
+        self.triplet_collate.reseed(rank_seed)
+        if isinstance(self.link_sampler, TripletSampler):
+            self.link_sampler.reseed(rank_seed)
 
     def filter_fn(self, out: HeteroSamplerOutput) -> TripletBatch:  # type: ignore[override]
         if not isinstance(out, HeteroSamplerOutput):
@@ -198,17 +241,20 @@ class _TripletFilterMixin:
 class TripletLinkLoader(_TripletFilterMixin, LinkLoader):
     """:class:`~torch_geometric.loader.LinkLoader` yielding :class:`TripletBatch`."""
     def __init__(self, data: HeteroData, link_sampler: Any, triplet_collate: TripletCollate,
-                 **kwargs: Any) -> None:
-        self.triplet_collate = triplet_collate
-        super().__init__(data, link_sampler, **kwargs)
+                 epoch_order: EpochOrder, **kwargs: Any) -> None:
+        self.triplet_collate, self.epoch_order = triplet_collate, epoch_order
+        super().__init__(data, link_sampler, sampler=epoch_order,
+                         generator=epoch_order.generator, **kwargs)
 
 
 class TripletLinkNeighborLoader(_TripletFilterMixin, LinkNeighborLoader):
     """:class:`~torch_geometric.loader.LinkNeighborLoader` yielding :class:`TripletBatch`."""
     def __init__(self, data: HeteroData, num_neighbors: Sequence[int],
-                 triplet_collate: TripletCollate, **kwargs: Any) -> None:
-        self.triplet_collate = triplet_collate
-        super().__init__(data, num_neighbors=list(num_neighbors), **kwargs)
+                 triplet_collate: TripletCollate, epoch_order: EpochOrder,
+                 **kwargs: Any) -> None:
+        self.triplet_collate, self.epoch_order = triplet_collate, epoch_order
+        super().__init__(data, num_neighbors=list(num_neighbors), sampler=epoch_order,
+                         generator=epoch_order.generator, **kwargs)
 
 
 def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8,
@@ -227,7 +273,8 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
             (default: ``True``)
         seed: seeds the shuffle and the negative sampling; two loaders built with the same
             arguments yield the same batches (the ``'pyg'`` backend draws its first negatives
-            from the global torch RNG: seed it too). (default: ``0``)
+            from the global torch RNG: seed it too); ``loader.reseed(s)`` restarts every
+            generator as if the loader had been built with ``seed=s``. (default: ``0``)
         num_workers: DataLoader worker processes. (default: ``0``)
         backend: ``'auto'``, ``'pyg'`` (``LinkNeighborLoader``) or ``'pure'`` (``LinkLoader`` +
             :class:`~addrl_graph.loader.sampler.TripletSampler`). (default: ``'auto'``)
@@ -258,24 +305,21 @@ def make_train_loader(data: HeteroData, batch_size: int = 1024, num_neg: int = 8
     edge_index = graph[INTERACTS].edge_index
     if edge_index.size(1) == 0:
         log.warning('the graph has no training edges: the loader yields no batch')
-        shuffle = False  # torch's RandomSampler refuses an empty dataset
     pairs = TrainPairs(edge_index, data['user'].num_nodes, data['item'].num_nodes)
-    if shard is not None:
-        rank, world_size = shard
-        edge_index = edge_index[:, shard_indices(edge_index.size(1), rank, world_size, seed)]
-        seed = seed + 7919 * rank  # rank 0 samples like a single process
+    order = EpochOrder(edge_index.size(1), shuffle, shard)
     kwargs = dict(edge_label_index=(INTERACTS, edge_index),
                   neg_sampling=NegativeSampling('triplet', amount=num_neg),
-                  batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                  num_workers=num_workers, filter_per_worker=False,
-                  generator=torch.Generator().manual_seed(seed))
+                  batch_size=batch_size, drop_last=drop_last,
+                  num_workers=num_workers, filter_per_worker=False)
     if backend == 'pure':
-        sampler = TripletSampler(graph, num_neighbors, seed=seed, train_pairs=pairs)
-        collate = TripletCollate(graph, num_neg, pairs=None, seed=seed, with_graph=with_graph)
-        loader: LinkLoader = TripletLinkLoader(graph, sampler, collate, **kwargs)
+        sampler = TripletSampler(graph, num_neighbors, train_pairs=pairs)
+        collate = TripletCollate(graph, num_neg, pairs=None, with_graph=with_graph)
+        loader: LinkLoader = TripletLinkLoader(graph, sampler, collate, order, **kwargs)
     else:
-        collate = TripletCollate(graph, num_neg, pairs=pairs, seed=seed, with_graph=with_graph)
-        loader = TripletLinkNeighborLoader(graph, list(num_neighbors or [0]), collate, **kwargs)
+        collate = TripletCollate(graph, num_neg, pairs=pairs, with_graph=with_graph)
+        loader = TripletLinkNeighborLoader(graph, list(num_neighbors or [0]), collate, order,
+                                           **kwargs)
+    loader.reseed(seed)
     log.info('train loader: backend=%s, %d edges, batch_size=%d, num_neg=%d, num_neighbors=%s',
              backend, edge_index.size(1), batch_size, num_neg, num_neighbors)
     return loader

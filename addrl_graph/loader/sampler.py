@@ -176,8 +176,13 @@ class TripletSampler(BaseSampler):
         self.num_neighbors = check_num_neighbors(num_neighbors)
         self.neighbors = NeighborIndex(data) if samples_neighbors(self.num_neighbors) else None
         self.pairs = train_pairs if train_pairs is not None else TrainPairs.from_data(data)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.neighbor_generator = torch.Generator().manual_seed(seed + 2)
+        self.generator, self.neighbor_generator = torch.Generator(), torch.Generator()
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart both generators from ``seed`` (as a sampler built with it)."""
+        self.generator.manual_seed(seed)
+        self.neighbor_generator.manual_seed(seed + 2)
         self._worker_state: dict[str, Any] = {}
         self._neighbor_worker_state: dict[str, Any] = {}
 

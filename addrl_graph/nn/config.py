@@ -1,15 +1,31 @@
-"""Model configuration of AD-DRL: one dataclass; its defaults were chosen on real data.
+r"""Model configuration of AD-DRL, and the small views of it that each part of the model reads
+(:class:`EncoderConfig`, :class:`LossConfig`, :class:`ViewConfig`).
 
-Where the authors' code (GitHub ``SDLZY/AD-DRL``) departs from the paper, both behaviours are
-options; which switch is on by default was chosen on the synthetic ``small`` preset
-(``bench/sweep_options.py``, figures in the :class:`ModelConfig` docstring). The loss balance
-(BPR reduction, ``alpha``, ``beta``, ``gamma``, ``l2``), the chunk width, the free chunks and the
-ID encoder were chosen by ``python -m addrl_graph tune`` on the real Beauty 2014 half
-(validation Recall@20; ``bench/tune_defaults.py``), as the best trial whose model stays
-controllable. The authors' Sports weights (``decay_f=5, decay_n=0.01, decay_a=10,
-decay_r=1``) keep their meaning only with ``bpr_reduction='sum'``: the authors sum the BPR term
-over the batch but average every auxiliary term over rows and divide the embedding L2 term by
-the batch size.
+**Loss balance, widths and ID encoder** were chosen on the real Beauty 2014 half (6,240
+users, 4,102 items, 57,661 interactions; paper split, minilm title documents, no images) by
+``python -m addrl_graph tune`` (``bench/tune_defaults.py``): 46 finished trials of the
+built-in space (TPE, median pruning; each trial at most 40 epochs, 4 minutes, patience 5),
+validation Recall@20 only. The ten best trials (0.194-0.203) all lost category control (the
+share of the leaned-to category in the top-20 rose as its :math:`\xi` fell), every one
+with a low-level weight ``gamma`` <= 1.1; the defaults are those of the best trial
+that keeps price, popularity and category control strictly falling from :math:`\xi = 2`
+to :math:`-1` (validation Recall@20 0.193): LightGCN ID chunks over 2 layers, chunks of 64,
+one free chunk, BPR summed over the batch, ``alpha`` 0.83, ``beta`` 0.0027, ``gamma`` 6.8,
+``l2`` 0.037 (with lr 2.5e-3 and 8 negatives, :data:`addrl_graph.nn.registry.MODEL_DEFAULTS`).
+Before, the defaults came from the synthetic ``small`` preset, which plants each user's
+preference on the attributes the auxiliary losses predict and so rewards heavy auxiliary
+losses; that configuration stays in the tests that check planted truth.
+
+**Paper vs authors' switches**, chosen by validation Recall@20 (``bench/sweep_options.py``:
+synthetic ``small`` preset, 40 epochs, lr 1e-2, median of 2 seeds, one option changed at a
+time): ``chunk_norm`` off (paper) 0.289 vs on 0.269; ``bpr_negatives`` hardest (authors)
+0.269 vs each (paper) 0.155; single softmax 0.269 vs double (authors) 0.254; feature
+normalisation and the Eq. 1 activation changed less than the seed-to-seed spread
+(0.264-0.273), so the authors' choices stay.
+
+The authors' Sports weights (``decay_f=5, decay_n=0.01, decay_a=10, decay_r=1``) keep their
+meaning only with ``bpr_reduction='sum'``: the authors sum the BPR term over the batch but
+average every auxiliary term over rows and divide the embedding L2 term by the batch size.
 """
 from __future__ import annotations
 
@@ -40,27 +56,7 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
 class ModelConfig:
     r"""Hyper-parameters and switches of :class:`addrl_graph.nn.model.ADDRL` and its loss.
 
-    **Loss balance, widths and ID encoder** were chosen on the real Beauty 2014 half (6,240
-    users, 4,102 items, 57,661 interactions; paper split, minilm title documents, no images) by
-    ``python -m addrl_graph tune`` (``bench/tune_defaults.py``): 46 finished trials of the
-    built-in space (TPE, median pruning; each trial at most 40 epochs, 4 minutes, patience 5),
-    validation Recall@20 only. The ten best trials (0.194-0.203) all lost category control (the
-    share of the leaned-to category in the top-20 rose as its :math:`\xi` fell), every one
-    with a low-level weight ``gamma`` <= 1.1; the defaults are those of the best trial
-    that keeps price, popularity and category control strictly falling from :math:`\xi = 2`
-    to :math:`-1` (validation Recall@20 0.193): LightGCN ID chunks over 2 layers, chunks of 64,
-    one free chunk, BPR summed over the batch, ``alpha`` 0.83, ``beta`` 0.0027, ``gamma`` 6.8,
-    ``l2`` 0.037 (with lr 2.5e-3 and 8 negatives, :data:`addrl_graph.training.registry.MODEL_DEFAULTS`).
-    Before, the defaults came from the synthetic ``small`` preset, which plants each user's
-    preference on the attributes the auxiliary losses predict and so rewards heavy auxiliary
-    losses; that configuration stays in the tests that check planted truth.
-
-    **Paper vs authors' switches**, chosen by validation Recall@20 (``bench/sweep_options.py``:
-    synthetic ``small`` preset, 40 epochs, lr 1e-2, median of 2 seeds, one option changed at a
-    time): ``chunk_norm`` off (paper) 0.289 vs on 0.269; ``bpr_negatives`` hardest (authors)
-    0.269 vs each (paper) 0.155; single softmax 0.269 vs double (authors) 0.254; feature
-    normalisation and the Eq. 1 activation changed less than the seed-to-seed spread
-    (0.264-0.273), so the authors' choices stay.
+    How the defaults were chosen (on real data) is in the module docstring.
 
     Args:
         d_chunk (int): width :math:`d` of one chunk (paper: 32). (default: :obj:`64`)
@@ -132,13 +128,24 @@ class ModelConfig:
     attribute_aware: bool = False
 
     def __post_init__(self) -> None:
+        """Turn the ablation's switches off, then check every field: a config is validated
+        once, where it is made."""
         for switch in ABLATIONS.get(self.ablation, ()):
             setattr(self, switch, False)
-        if isinstance(self.layer_weights, str):  # from the command line: '0.5,0.25,0.25'
-            try:
-                self.layer_weights = [float(w) for w in self.layer_weights.split(',')]
-            except ValueError:
-                pass  # validate() names the field
+        self.validate()
+
+    @property
+    def encoder(self) -> 'EncoderConfig':  # what nn.encoders.build_encoder reads
+        return EncoderConfig(self.id_encoder, self.encoder_layers, self.layer_weights,
+                             self.attribute_aware)
+
+    @property
+    def loss(self) -> 'LossConfig':  # what nn.losses.addrl_loss reads
+        return LossConfig(**{f.name: getattr(self, f.name) for f in fields(LossConfig)})
+
+    @property
+    def views(self) -> 'ViewConfig':  # what nn.views.ItemViews reads
+        return ViewConfig(**{f.name: getattr(self, f.name) for f in fields(ViewConfig)})
 
     @classmethod
     def for_ablation(cls, name: str, **overrides: Any) -> 'ModelConfig':
@@ -146,7 +153,7 @@ class ModelConfig:
         ``overrides``; raises :class:`ConfigError` for an unknown name."""
         if name not in ABLATIONS:
             raise ConfigError(f'ablation must be one of {sorted(ABLATIONS)} (got {name!r})')
-        return cls(**overrides, ablation=name).validate()
+        return cls(**overrides, ablation=name)
 
     def validate(self) -> 'ModelConfig':
         """Check every field; return ``self`` or raise :class:`ConfigError` naming the field."""
@@ -195,13 +202,50 @@ class ModelConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f'unknown model config keys {unknown} (known: {sorted(known)})')
-        return cls(**values).validate()
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The ID encoder's part of :class:`ModelConfig` (``id_encoder``, ``encoder_layers``,
+    ``layer_weights``, ``attribute_aware``)."""
+    name: str
+    layers: int
+    layer_weights: list[float] | None
+    attribute_aware: bool
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The loss's part of :class:`ModelConfig` (fields of the same names)."""
+    bpr_negatives: str
+    bpr_reduction: str
+    tau: float
+    alpha: float
+    beta: float
+    gamma: float
+    l2: float
+    use_intra: bool
+    use_inter: bool
+    use_low: bool
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """The item views' and fusion's part of :class:`ModelConfig` (fields of the same
+    names)."""
+    feature_norm: bool
+    feature_activation: str
+    chunk_norm: bool
+    double_softmax: bool
+    use_text: bool
+    use_image: bool
 
 
 @dataclass
 class BaselineConfig:
     """Options of the comparison models (:mod:`addrl_graph.nn.baselines`); :obj:`None` takes the
-    model's tuned default from :data:`addrl_graph.training.registry.MODEL_DEFAULTS`.
+    model's tuned default from :data:`addrl_graph.nn.registry.MODEL_DEFAULTS`.
 
     Args:
         embedding_dim (int, optional): width of the user and item embeddings.
@@ -211,6 +255,9 @@ class BaselineConfig:
     embedding_dim: int | None = None
     l2: float | None = None
     num_layers: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> 'BaselineConfig':
         """Check every set field; return ``self`` or raise :class:`ConfigError`."""

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from addrl_graph.loader.batch import TripletBatch
-from addrl_graph.nn.config import ModelConfig
+from addrl_graph.nn.config import LossConfig
+from addrl_graph.nn.views import ItemChunks
 from addrl_graph.distributed import DistContext
 from addrl_graph.errors import ConfigError
 
@@ -138,17 +139,19 @@ def low_loss(fused: Tensor, attr: Tensor, heads: nn.ModuleDict, names: list[str]
 
 
 # ---------------------------------------------------------------------- the objective
-def addrl_loss(model: nn.Module, batch: TripletBatch,
-               config: ModelConfig | None = None) -> tuple[Tensor, dict[str, float]]:
+def addrl_loss(model: nn.Module, user: Tensor, items: ItemChunks, batch: TripletBatch,
+               config: LossConfig | None = None) -> tuple[Tensor, dict[str, float]]:
     r"""Eq. 13 on one batch: BPR + :math:`\lambda` L2 + :math:`\alpha` intra + :math:`\beta`
     inter + :math:`\gamma` low, with the switches of ``config``.
 
     Args:
-        model: an :class:`addrl_graph.nn.model.ADDRL`.
-        batch: the triplets and the features/labels of their ``M`` unique items; a graph
-            encoder computes their ID chunks on ``batch.graph`` when the batch carries one.
-        config: loss weights and switches; :obj:`None` uses ``model.config``. A switch can only
-            be on if the model was built with it (it owns the classifiers).
+        model: the :class:`addrl_graph.nn.model.ADDRL` whose chunks these are (its classifiers,
+            attribute names and :meth:`~addrl_graph.nn.model.ADDRL.chunk_scores`).
+        user: ``[B, K, d]`` ID chunks of the batch's users.
+        items: the views of the batch's ``M`` unique items.
+        batch: the triplets and their items' attribute labels.
+        config: loss weights and switches; :obj:`None` uses ``model.config.loss``. A switch
+            can only be on if the model was built with it (it owns the classifiers).
 
     Under data parallelism (``torch.distributed`` initialised, ``W`` processes) a summed BPR
     term is multiplied by ``W``: DDP averages the gradients of the ranks, so the step then
@@ -158,10 +161,7 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
         ``(total, terms)``: the scalar to back-propagate and the unweighted value of every term
         (``bpr``, ``l2``, ``intra``, ``inter``, ``low``; 0 when switched off) plus ``total``.
     """
-    config = config if config is not None else model.config
-    user = model.user_chunks(batch.user_id, batch.graph)                        # [B, K, d]
-    items = model.item_chunks(batch.item_id, batch.x_text, batch.x_image,
-                              batch.has_text, batch.has_image, batch.graph)
+    config = config if config is not None else model.config.loss
     pos = model.chunk_scores(user, items.fused[batch.pos_index]).sum(dim=-1)    # [B]
     neg = model.chunk_scores(user, items.fused[batch.neg_index]).sum(dim=-1)    # [B, N]
     zero = pos.new_zeros(())
@@ -181,22 +181,6 @@ def addrl_loss(model: nn.Module, batch: TripletBatch,
     return total, dict(zip(TERMS, values))
 
 
-class ADDRLObjective:
-    """The training objective as an object a trainer can hold: ``objective(model, batch)``
-    returns :func:`addrl_loss`'s ``(total, terms)``.
-
-    Args:
-        config (ModelConfig, optional): loss weights and switches; :obj:`None` uses the model's.
-    """
-    terms = TERMS
-
-    def __init__(self, config: ModelConfig | None = None):
-        self.config = config.validate() if config is not None else None
-
-    def __call__(self, model: nn.Module, batch: TripletBatch) -> tuple[Tensor, dict[str, float]]:
-        return addrl_loss(model, batch, self.config)
-
-
 def _heads(model: nn.Module, attribute: str, switch: str) -> nn.ModuleDict:
     heads = getattr(model, attribute)
     if heads is None:
@@ -205,7 +189,7 @@ def _heads(model: nn.Module, attribute: str, switch: str) -> nn.ModuleDict:
     return heads
 
 
-def _embedding_l2(user: Tensor, items, batch: TripletBatch) -> Tensor:
+def _embedding_l2(user: Tensor, items: ItemChunks, batch: TripletBatch) -> Tensor:
     """Authors' L2: user, positive and negative item ID embeddings and their projected
     text/image features (rows the item lacks excluded), divided by 2B."""
     views = [v for v in (items.id, items.text, items.image) if v is not None]  # missing: 0
@@ -214,7 +198,7 @@ def _embedding_l2(user: Tensor, items, batch: TripletBatch) -> Tensor:
                    batch_size=batch.num_users)
 
 
-def _intra_terms(model: nn.Module, user: Tensor, items) -> Tensor:
+def _intra_terms(model: nn.Module, user: Tensor, items: ItemChunks) -> Tensor:
     """Eq. 5: l_intra,u + l_intra,i + l_intra,t + l_intra,v over the views the model has."""
     heads = _heads(model, 'intra_heads', 'use_intra')
     loss = intra_loss(user, heads['user']) + intra_loss(items.id, heads['id'])
@@ -225,7 +209,7 @@ def _intra_terms(model: nn.Module, user: Tensor, items) -> Tensor:
     return loss
 
 
-def _inter_terms(items, tau: float) -> Tensor:
+def _inter_terms(items: ItemChunks, tau: float) -> Tensor:
     """Eq. 7: l_i↔t + l_i↔v + l_t↔v over the pairs of views the model has, each on the rows
     that have both views."""
     views = {'id': items.id, 'text': items.text, 'image': items.image}

@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from addrl_graph.data.schema import load_graph
 from addrl_graph.nn.config import ModelConfig
-from addrl_graph.training.registry import MODEL_NAMES
+from addrl_graph.nn.registry import MODEL_NAMES
 from addrl_graph.training.train import TrainConfig, train
 
 logger = logging.getLogger(__name__)
@@ -21,14 +22,16 @@ def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig
 
     Every model shares the budget (epochs, batch size, patience, time limit); the fields of
     ``train_config`` left at :obj:`None` (``lr``, ``num_neg``, baseline options) take each
-    model's own tuned default (:data:`addrl_graph.training.registry.MODEL_DEFAULTS`).
+    model's own tuned default (:data:`addrl_graph.nn.registry.MODEL_DEFAULTS`). The graph is
+    loaded once for all of them.
     """
+    loaded = load_graph(data_dir)
     results = []
     for name in models:
         config = dataclasses.replace(train_config, model=name)
         logger.info('training %s', name)
         results.append(train(data_dir, Path(out_dir) / name, config, model_config,
-                             progress=progress))
+                             progress=progress, loaded=loaded))
     return results
 
 

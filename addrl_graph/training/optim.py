@@ -62,14 +62,14 @@ class LazyAdam:
 
 def make_optimizer(model: nn.Module, lr: float,
                    sparse_embeddings: bool = False) -> torch.optim.Optimizer | LazyAdam:
-    """Adam over ``model``'s parameters, or :class:`LazyAdam` with the model's
-    ``user_embedding`` and ``item_embedding`` tables updated sparsely."""
+    """Adam over ``model``'s parameters, or :class:`LazyAdam` with the tables the model reads
+    by row (``model.embedding_tables()``) updated sparsely."""
     if not sparse_embeddings:
         return torch.optim.Adam(model.parameters(), lr=lr)
-    tables = [getattr(model, name) for name in ('user_embedding', 'item_embedding')]
-    if not all(isinstance(t, nn.Embedding) for t in tables):
-        raise ConfigError(f'sparse_embeddings needs a model with user_embedding and '
-                          f'item_embedding tables (got {type(model).__name__})')
+    tables = model.embedding_tables() if hasattr(model, 'embedding_tables') else []
+    if not tables:
+        raise ConfigError(f'sparse_embeddings needs a model with ID embedding tables read by '
+                          f'row (got {type(model).__name__})')
     table_ids = {id(t.weight) for t in tables}
     rest = [p for p in model.parameters() if id(p) not in table_ids]
     return LazyAdam(tables, rest, lr)

@@ -8,7 +8,7 @@ this module adds is what Optuna cannot know: the built-in search space of each m
 :class:`~addrl_graph.training.train.TrainConfig`, :class:`~addrl_graph.nn.config.ModelConfig` and
 :class:`~addrl_graph.nn.config.BaselineConfig`, one training run folder per trial, and the outputs:
 ``trials.csv``, ``history.png`` and ``best.yaml`` (the best trial's whole configuration in the
-format of :func:`addrl_graph.cli.config.config_file_dict`, a file ``train --config`` reads).
+format of :func:`addrl_graph.training.config.config_file_dict`, a file ``train --config`` reads).
 
 Trials never read the test split (:func:`~addrl_graph.training.train.train` with ``test=False``).
 
@@ -34,6 +34,7 @@ import yaml
 from addrl_graph.nn.config import BaselineConfig, ModelConfig
 from addrl_graph.errors import ConfigError
 from addrl_graph.io import atomic_write_bytes, read_json
+from addrl_graph.training.config import config_file_dict
 from addrl_graph.training.train import SELECTION_METRIC, TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -270,8 +271,7 @@ def tune(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig,
     """
     from tqdm.auto import tqdm
 
-    train_config = train_config.validate()
-    model_config = (model_config or ModelConfig()).validate()
+    model_config = model_config or ModelConfig()
     if not isinstance(trials, int) or trials < 1:
         raise ConfigError(f'--trials must be an int >= 1 (got {trials!r})')
     if not isinstance(workers, int) or workers < 1:
@@ -304,8 +304,7 @@ def summarize(out_dir: str | Path, storage: str | None, model: str) -> TuneSumma
     import optuna
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    from addrl_graph.cli.config import config_file_dict
-    from addrl_graph.explain.viz import _pyplot, _save
+    from addrl_graph.plotting import pyplot, save_figure
 
     out_dir = Path(out_dir)
     study = optuna.load_study(study_name=f'addrl-graph-{model}',
@@ -316,8 +315,8 @@ def summarize(out_dir: str | Path, storage: str | None, model: str) -> TuneSumma
     frame = study.trials_dataframe()
     trials_csv = out_dir / 'trials.csv'
     atomic_write_bytes(trials_csv, frame.to_csv(index=False).encode())
-    _pyplot()
-    history_plot = _save(plot_optimization_history(study).figure, out_dir / 'history.png')
+    pyplot()
+    history_plot = save_figure(plot_optimization_history(study).figure, out_dir / 'history.png')
     best = study.best_trial
     saved = read_json(Path(best.user_attrs['run']) / 'config.json', ConfigError)
     best_config = out_dir / 'best.yaml'

@@ -2,35 +2,55 @@
 their use inside ADDRL (state-dict keys, one propagation per step, gradients)."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch_geometric.nn import LGConv
 
-from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import TRAIN, split_edges
-from addrl_graph.nn.encoders import ENCODERS, HeteroGNNEncoder, build_encoder, chunk_edges
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
 from addrl_graph.loader.link_loader import make_train_loader
-from addrl_graph.nn.losses import addrl_loss
+from addrl_graph.nn.config import EncoderConfig, ModelConfig
+from addrl_graph.nn.encoders import ENCODERS, ChunkSizes, build_encoder
 from addrl_graph.nn.model import ADDRL
+from addrl_graph.nn.sparse import chunk_edges
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 D = 4
 
 
-def encoder_for(name: str, data, meta, **kwargs):
+def sizes_of(graph: TrainGraph) -> ChunkSizes:
+    return ChunkSizes(graph.num_users, graph.num_items, len(graph.attribute_names) + 1, D,
+                      tuple(graph.attribute_names), tuple(graph.num_values))
+
+
+def encoder_for(name: str, graph: TrainGraph, layers: int = 2, layer_weights=None,
+                attribute_aware: bool = False):
     torch.manual_seed(0)
-    names = [a['name'] for a in meta['attributes']]
-    return build_encoder(name, data['user'].num_nodes, data['item'].num_nodes,
-                         split_edges(data, TRAIN), data['item'].attr, names,
-                         [len(a['values']) for a in meta['attributes']], len(names) + 1, D,
-                         **kwargs)
+    return build_encoder(EncoderConfig(name, layers, layer_weights, attribute_aware),
+                         sizes_of(graph))
 
 
-def ego(data, K: int, seed: int = 0):
+def ego(graph: TrainGraph, seed: int = 0):
+    K = len(graph.attribute_names) + 1
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(data['user'].num_nodes, K, D, generator=g),
-            torch.randn(data['item'].num_nodes, K, D, generator=g))
+    return (torch.randn(graph.num_users, K, D, generator=g),
+            torch.randn(graph.num_items, K, D, generator=g))
+
+
+@torch.no_grad()
+def encode(encoder, graph: TrainGraph, user, item):
+    """The encoder's output with ``user`` / ``item`` as its ego chunks."""
+    encoder.user_embedding.weight.copy_(user.flatten(1))
+    encoder.item_embedding.weight.copy_(item.flatten(1))
+    return tuple(out.clone() for out in encoder(graph))  # the identity returns weight views
+
+
+@pytest.fixture
+def graph(tiny_graph) -> TrainGraph:
+    return TrainGraph.from_data(*tiny_graph)
 
 
 def test_chunk_edges_replicates_each_edge_per_chunk():
@@ -41,16 +61,15 @@ def test_chunk_edges_replicates_each_edge_per_chunk():
 
 @pytest.mark.parametrize('name', ENCODERS)
 @pytest.mark.parametrize('side', ['user', 'item'])
-def test_perturbing_one_chunk_changes_only_that_chunk(tiny_graph, name, side):
-    data, meta = tiny_graph
-    K = len(meta['attributes']) + 1
-    encoder = encoder_for(name, data, meta)
-    user, item = ego(data, K)
-    before = encoder(user, item)
+def test_perturbing_one_chunk_changes_only_that_chunk(graph, name, side):
+    K = len(graph.attribute_names) + 1
+    encoder = encoder_for(name, graph)
+    user, item = ego(graph)
+    before = encode(encoder, graph, user, item)
     for k in range(K):
         u2, i2 = user.clone(), item.clone()
         (u2 if side == 'user' else i2)[1, k] += 1.0
-        after = encoder(u2, i2)
+        after = encode(encoder, graph, u2, i2)
         for out0, out1 in zip(before, after):
             others = [j for j in range(K) if j != k]
             torch.testing.assert_close(out1[:, others], out0[:, others], rtol=0, atol=0)
@@ -60,44 +79,41 @@ def test_perturbing_one_chunk_changes_only_that_chunk(tiny_graph, name, side):
 
 
 @pytest.mark.parametrize('name', ['gcn', 'sage'])
-def test_attribute_value_embedding_chunks_stay_apart(tiny_graph, name):
-    data, meta = tiny_graph
-    K = len(meta['attributes']) + 1
-    encoder = encoder_for(name, data, meta)
-    user, item = ego(data, K)
-    before = encoder(user, item)
+def test_attribute_value_embedding_chunks_stay_apart(graph, name):
+    K = len(graph.attribute_names) + 1
+    encoder = encoder_for(name, graph)
+    user, item = ego(graph)
+    before = encode(encoder, graph, user, item)
     with torch.no_grad():
         encoder.attribute_embedding['brand'].weight.view(-1, K, D)[:, 0] += 1.0
-    after = encoder(user, item)
+    after = encode(encoder, graph, user, item)
     for out0, out1 in zip(before, after):
         torch.testing.assert_close(out1[:, 1:], out0[:, 1:], rtol=0, atol=0)
     assert (after[1][:, 0] != before[1][:, 0]).any()
 
 
 @pytest.mark.parametrize('name', ['gcn', 'sage'])
-def test_attribute_aware_items_hear_their_attribute_in_its_chunk_only(tiny_graph, name):
-    data, meta = tiny_graph
-    K = len(meta['attributes']) + 1
-    brand = [a['name'] for a in meta['attributes']].index('brand')
-    user, item = ego(data, K)
+def test_attribute_aware_items_hear_their_attribute_in_its_chunk_only(graph, name):
+    K = len(graph.attribute_names) + 1
+    brand = graph.attribute_names.index('brand')
+    user, item = ego(graph)
     changed = {}
     for aware in (False, True):
-        encoder = encoder_for(name, data, meta, attribute_aware=aware)
-        before = encoder(user, item)[1]
+        encoder = encoder_for(name, graph, attribute_aware=aware)
+        before = encode(encoder, graph, user, item)[1]
         with torch.no_grad():  # move every chunk of every brand value
             encoder.attribute_embedding['brand'].weight.add_(1.0)
-        after = encoder(user, item)[1]
+        after = encode(encoder, graph, user, item)[1]
         changed[aware] = (after != before).any(dim=-1).any(dim=0)       # [K] per chunk
     assert changed[False].all()
     assert changed[True].tolist() == [k == brand for k in range(K)]
 
 
-def test_lightgcn_encoder_matches_pyg_lgconv(tiny_graph):
-    data, meta = tiny_graph
-    K = len(meta['attributes']) + 1
-    layers, weights = 3, [0.4, 0.3, 0.2, 0.1]
-    encoder = encoder_for('lightgcn', data, meta, num_layers=layers, layer_weights=weights)
-    user, item = ego(data, K)
+def test_lightgcn_encoder_matches_pyg_lgconv(tiny_graph, graph):
+    data, _ = tiny_graph
+    weights = [0.4, 0.3, 0.2, 0.1]
+    encoder = encoder_for('lightgcn', graph, layers=3, layer_weights=weights)
+    user, item = ego(graph)
     U = user.size(0)
     edges = split_edges(data, TRAIN)
     homo = torch.cat([torch.stack([edges[0], edges[1] + U]), torch.stack([edges[1] + U, edges[0]])],
@@ -107,77 +123,82 @@ def test_lightgcn_encoder_matches_pyg_lgconv(tiny_graph):
     for w in weights[1:]:
         h = conv(h, homo)
         out = out + w * h
-    got_user, got_item = encoder(user, item)
+    got_user, got_item = encode(encoder, graph, user, item)
     torch.testing.assert_close(got_user.flatten(1), out[:U], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got_item.flatten(1), out[U:], rtol=1e-5, atol=1e-6)
 
 
-def test_build_encoder_errors_name_the_option(tiny_graph):
-    data, meta = tiny_graph
+def test_the_adjacency_lives_on_the_graph_and_models_copy(graph):
+    encoder = encoder_for('lightgcn', graph)
+    encoder(graph)
+    memo = dict(graph._memo)
+    assert 'lightgcn_adjacency' in memo
+    encoder(graph)                                   # the second call reuses the graph's CSR
+    assert graph._memo['lightgcn_adjacency'] is memo['lightgcn_adjacency']
+    clone = copy.deepcopy(encoder)                   # a model holds no graph structure
+    torch.testing.assert_close(clone(graph)[1], encoder(graph)[1])
+
+
+def test_build_encoder_errors_name_the_option(graph):
     with pytest.raises(ConfigError, match='id_encoder must be one of'):
-        build_encoder('gat', 3, 4)
-    with pytest.raises(ConfigError, match='propagates over the graph'):
-        build_encoder('lightgcn', 3, 4)
+        build_encoder(EncoderConfig('gat', 2, None, False), sizes_of(graph))
     with pytest.raises(ConfigError, match='layer_weights must hold'):
-        encoder_for('lightgcn', data, meta, num_layers=2, layer_weights=[1.0])
+        encoder_for('lightgcn', graph, layers=2, layer_weights=[1.0])
     with pytest.raises(ConfigError, match=r"id_encoder .*\(got 'gat'\)"):
-        ModelConfig(id_encoder='gat').validate()
+        ModelConfig(id_encoder='gat')
     with pytest.raises(ConfigError, match=r'layer_weights .*\(got \[1.0\]\)'):
-        ModelConfig(id_encoder='lightgcn', layer_weights='1.0').validate()
-    assert ModelConfig(encoder_layers=1, layer_weights='0.5,0.5').validate().layer_weights == [0.5,
-                                                                                               0.5]
+        ModelConfig(id_encoder='lightgcn', layer_weights=[1.0])
+    assert ModelConfig(encoder_layers=1, layer_weights=[0.5, 0.5]).layer_weights == [0.5, 0.5]
 
 
 # ---------------------------------------------------------------------- inside ADDRL
-def model_for(tiny_graph, name: str, **config) -> ADDRL:
-    data, meta = tiny_graph
+def model_for(graph: TrainGraph, name: str, **config) -> ADDRL:
     torch.manual_seed(0)
-    return ADDRL.from_graph(data, meta, ModelConfig(d_chunk=D, id_encoder=name, **config))
+    return ADDRL.from_graph(graph, ModelConfig(d_chunk=D, id_encoder=name, **config))
 
 
-def test_embedding_encoder_keeps_the_state_dict_keys(tiny_graph):
-    keys = set(model_for(tiny_graph, 'embedding').state_dict())
-    assert {'user_embedding.weight', 'item_embedding.weight'} <= keys
-    assert not [k for k in keys if k.startswith('encoder.')]
-    graph_keys = set(model_for(tiny_graph, 'sage').state_dict())
-    assert keys < graph_keys and any(k.startswith('encoder.attribute_embedding.brand')
+def test_the_encoder_holds_the_id_embeddings(graph):
+    keys = set(model_for(graph, 'embedding').state_dict())
+    assert {'id_encoder.user_embedding.weight', 'id_encoder.item_embedding.weight'} <= keys
+    graph_keys = set(model_for(graph, 'sage').state_dict())
+    assert keys < graph_keys and any(k.startswith('id_encoder.attribute_embedding.brand')
                                      for k in graph_keys)
 
 
+def test_an_injected_encoder_is_used_and_must_fit(graph):
+    encoder = encoder_for('sage', graph)
+    model = ADDRL.from_graph(graph, ModelConfig(d_chunk=D), id_encoder=encoder)
+    assert model.id_encoder is encoder and model.batch_needs['attribute_neighbors'] is False
+    with pytest.raises(ConfigError, match='id_encoder was built for'):
+        ADDRL.from_graph(graph, ModelConfig(d_chunk=2 * D), id_encoder=encoder)
+
+
 @pytest.mark.parametrize('name', ['lightgcn', 'gcn', 'sage'])
-def test_graph_encoder_propagates_once_per_step_and_trains(tiny_graph, name):
+def test_graph_encoder_propagates_once_per_step_and_trains(tiny_graph, graph, name):
     data, _ = tiny_graph
-    model = model_for(tiny_graph, name)
+    model = model_for(graph, name)
     calls = []
-    model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    model.id_encoder.register_forward_hook(lambda *_: calls.append(1))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = next(iter(make_train_loader(data, batch_size=16, num_neg=2, seed=0)))
     losses = []
     for _ in range(3):
-        loss, _ = addrl_loss(model, batch)
+        loss, _ = model(batch, graph)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     assert len(calls) == 3 and losses[-1] < losses[0]
     # a user the batch never touches still gets a gradient through propagation
-    assert model.user_embedding.weight.grad.abs().sum(dim=1).gt(0).sum() > batch.user_id.unique().numel()
+    grad = model.id_encoder.user_embedding.weight.grad
+    assert grad.abs().sum(dim=1).gt(0).sum() > batch.user_id.unique().numel()
     model.eval()
     calls.clear()
-    table = model.item_table(data['item'], batch_size=3)      # several item blocks
-    users = model.user_table(torch.arange(data['user'].num_nodes))
+    tables = model.tables(graph)
     assert len(calls) == 1
     with torch.no_grad():
-        user_ids, item_ids = model.id_tables()
-    torch.testing.assert_close(users, user_ids)
-    chunks = model.item_chunks(torch.arange(data['item'].num_nodes),
-                               *(data['item'][k] for k in ('x_text', 'x_image', 'has_text',
-                                                           'has_image')))
-    torch.testing.assert_close(table, chunks.fused.detach())
+        user_ids, item_ids = model.id_encoder(graph)
+    torch.testing.assert_close(tables.user, user_ids)
+    _, chunks = model.chunks(graph, batch_size=3)                # several item blocks
+    torch.testing.assert_close(tables.item, chunks.fused)
     torch.testing.assert_close(chunks.id, item_ids)
-
-
-def test_hetero_encoder_rejects_mismatched_attributes():
-    with pytest.raises(ConfigError, match='item_attr must be'):
-        HeteroGNNEncoder(2, 3, torch.tensor([[0], [1]]), torch.zeros(3, 1, dtype=torch.long),
-                         ['price', 'brand'], [2, 2], 3, D)

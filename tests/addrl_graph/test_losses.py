@@ -11,8 +11,9 @@ from torch import nn
 from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.nn.losses import (ADDRLObjective, addrl_loss, bpr_loss, inter_loss, intra_loss,
+from addrl_graph.nn.losses import (addrl_loss, bpr_loss, inter_loss, intra_loss,
                                 l2_loss, low_loss)
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.testing import PAPER_MODEL
 
@@ -125,6 +126,25 @@ def make_batch(B=4, N=3, image_dim=D_V, seed=0) -> TripletBatch:
     ).validate()
 
 
+def loss(model: ADDRL, batch: TripletBatch, config: ModelConfig | None = None):
+    """Eq. 13 on ``batch`` (``model(batch, graph)`` with the model's own loss config, or with
+    ``config``'s); the embedding encoder reads no graph."""
+    if config is None:
+        return model(batch, None)
+    user, ids = model.id_chunks(batch, None)
+    items = model.views(ids, batch.x_text, batch.x_image, batch.has_text, batch.has_image)
+    return addrl_loss(model, user, items, batch, config.loss)
+
+
+def all_views(model: ADDRL, x_text, x_image, has_text, has_image):
+    """User chunks and every item's views, through a training graph of the model's sizes."""
+    graph = TrainGraph(torch.empty(2, 0, dtype=torch.long), model.num_users, x_text, x_image,
+                       has_text, has_image,
+                       torch.zeros(model.num_items, len(model.attribute_names), dtype=torch.long),
+                       model.attribute_names, model.num_values)
+    return graph, *model.chunks(graph)
+
+
 def test_batch_contract():
     batch = make_batch(B=4, N=3)
     assert (batch.num_users, batch.num_items, batch.num_negatives) == (4, 8, 3)
@@ -136,7 +156,7 @@ def test_batch_contract():
 
 def test_total_is_the_weighted_sum_of_terms():
     config = ModelConfig(**PAPER, d_chunk=4, alpha=0.5, beta=0.25, gamma=2.0, l2=0.1)
-    total, terms = addrl_loss(make(config), make_batch())
+    total, terms = loss(make(config), make_batch())
     assert set(terms) == {'bpr', 'l2', 'intra', 'inter', 'low', 'total'}
     expected = (terms['bpr'] + 0.1 * terms['l2'] + 0.5 * terms['intra']
                 + 0.25 * terms['inter'] + 2.0 * terms['low'])
@@ -148,17 +168,16 @@ def test_total_is_the_weighted_sum_of_terms():
 
 def test_terms_switched_off_are_zero():
     config = ModelConfig.for_ablation('no-disentangle', **PAPER, d_chunk=4, l2=0.0)
-    _, terms = addrl_loss(make(config), make_batch())
+    _, terms = loss(make(config), make_batch())
     assert terms['intra'] == terms['inter'] == terms['low'] == terms['l2'] == 0.0
     assert terms['total'] == pytest.approx(terms['bpr'])
 
 
 def test_l2_term_matches_the_authors_form():
     model, batch = make(ModelConfig(**PAPER, d_chunk=4)), make_batch()
-    _, terms = addrl_loss(model, batch)
-    user = model.user_chunks(batch.user_id)
-    items = model.item_chunks(batch.item_id, batch.x_text, batch.x_image,
-                              batch.has_text, batch.has_image)
+    _, terms = loss(model, batch)
+    user, ids = model.id_chunks(batch, None)
+    items = model.views(ids, batch.x_text, batch.x_image, batch.has_text, batch.has_image)
     text = items.text * batch.has_text.view(-1, 1, 1)
     image = items.image * batch.has_image.view(-1, 1, 1)
     sq = sum(v.pow(2).sum((1, 2)) for v in (items.id, text, image))             # per item
@@ -167,7 +186,7 @@ def test_l2_term_matches_the_authors_form():
 
 
 def grads(model: nn.Module, config: ModelConfig | None = None, **batch_kw) -> dict[str, bool]:
-    total, _ = ADDRLObjective(config)(model, make_batch(**batch_kw))
+    total, _ = loss(model, make_batch(**batch_kw), config)
     total.backward()
     return {name: p.grad is not None and bool(p.grad.abs().sum() > 0)
             for name, p in model.named_parameters()}
@@ -177,12 +196,14 @@ def grads(model: nn.Module, config: ModelConfig | None = None, **batch_kw) -> di
     (ModelConfig(**PAPER, d_chunk=4), D_V, []),
     (ModelConfig(**PAPER, d_chunk=4, bpr_negatives='each', double_softmax=True, chunk_norm=False,
                  feature_activation='leaky_relu'), D_V, []),
-    (ModelConfig(**PAPER, d_chunk=4, use_image=False), D_V, ['image_proj', 'intra_heads.image']),
-    (ModelConfig(**PAPER, d_chunk=4), 0, ['image_proj', 'intra_heads.image']),
+    (ModelConfig(**PAPER, d_chunk=4, use_image=False), D_V,
+     ['views.image_proj', 'intra_heads.image']),
+    (ModelConfig(**PAPER, d_chunk=4), 0, ['views.image_proj', 'intra_heads.image']),
     (ModelConfig(**PAPER, d_chunk=4, use_low=False), D_V, ['low_heads']),
     (ModelConfig.for_ablation('no-high', **PAPER, d_chunk=4), D_V, ['intra_heads']),
     (ModelConfig.for_ablation('id-only', **PAPER, d_chunk=4), D_V,
-     ['text_proj', 'image_proj', 'attention', 'intra_heads.text', 'intra_heads.image']),
+     ['views.text_proj', 'views.image_proj', 'views.attention', 'intra_heads.text',
+      'intra_heads.image']),
 ])
 def test_gradient_reaches_exactly_the_enabled_parameters(config, image_dim, absent):
     model = make(config, image_dim)
@@ -190,21 +211,23 @@ def test_gradient_reaches_exactly_the_enabled_parameters(config, image_dim, abse
     assert all(reached.values()), [n for n, ok in reached.items() if not ok]
     assert not [n for n in reached if any(n.startswith(prefix + '.') for prefix in absent)]
     for prefix in absent:
-        if '.' not in prefix:
-            assert getattr(model, prefix) is None
+        if not prefix.startswith('intra_heads.'):
+            owner, _, name = prefix.rpartition('.')
+            assert getattr(model.get_submodule(owner) if owner else model, name) is None
 
 
 def test_loss_switches_cut_gradients_of_built_heads():
     model = make(ModelConfig(**PAPER, d_chunk=4))
     reached = grads(model, ModelConfig(**PAPER, d_chunk=4, use_low=False, use_intra=False))
     assert not any(ok for n, ok in reached.items() if n.startswith(('low_heads', 'intra_heads')))
-    assert all(ok for n, ok in reached.items() if n.startswith(('text_proj', 'attention')))
+    assert all(ok for n, ok in reached.items()
+               if n.startswith(('views.text_proj', 'views.attention')))
 
 
 def test_loss_switch_needs_the_heads_in_the_model():
     model = make(ModelConfig(**PAPER, d_chunk=4, use_low=False))
     with pytest.raises(ConfigError, match='use_low'):
-        addrl_loss(model, make_batch(), ModelConfig(**PAPER, d_chunk=4))
+        loss(model, make_batch(), ModelConfig(**PAPER, d_chunk=4))
 
 
 def test_missing_image_rows_send_no_gradient_to_the_image_projection():
@@ -212,10 +235,11 @@ def test_missing_image_rows_send_no_gradient_to_the_image_projection():
     batch = make_batch()
     batch.has_image = torch.zeros_like(batch.has_image)
     batch.x_image.requires_grad_(True)
-    total, _ = addrl_loss(model, batch)
+    total, _ = loss(model, batch)
     total.backward()
     assert batch.x_image.grad is None or torch.count_nonzero(batch.x_image.grad) == 0
-    assert model.image_proj.weight.grad is None or not model.image_proj.weight.grad.any()
+    proj = model.views.image_proj
+    assert proj.weight.grad is None or not proj.weight.grad.any()
 
 
 # ---------------------------------------------------------------------- tiny overfit run
@@ -257,33 +281,31 @@ def test_tiny_overfit_learns_ranking_and_chunk_identity():
                   ModelConfig(**PAPER, d_chunk=8, bpr_reduction='mean', alpha=1.0, beta=0.1,
                               gamma=1.0, l2=1e-3))
     eval_batch = sample_batch(attr, x_text, x_image, likes, torch.Generator().manual_seed(99))
-    _, before_terms = addrl_loss(model, eval_batch)
+    _, before_terms = loss(model, eval_batch)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(200):
         optimizer.zero_grad()
-        addrl_loss(model, sample_batch(attr, x_text, x_image, likes, g))[0].backward()
+        loss(model, sample_batch(attr, x_text, x_image, likes, g))[0].backward()
         optimizer.step()
-    _, after_terms = addrl_loss(model, eval_batch)
+    _, after_terms = loss(model, eval_batch)
     assert after_terms['total'] < 0.5 * before_terms['total']
     assert after_terms['bpr'] < 0.5 * before_terms['bpr']
 
     with torch.no_grad():
-        store = {'x_text': x_text, 'x_image': x_image,
-                 'has_text': torch.ones(40, dtype=torch.bool),
-                 'has_image': torch.ones(40, dtype=torch.bool)}
-        items = model.item_chunks(torch.arange(40), *store.values())
-        views = {'user': model.user_chunks(torch.arange(50)), 'id': items.id,
-                 'text': items.text, 'image': items.image}
+        graph, users, items = all_views(model, x_text, x_image, torch.ones(40, dtype=torch.bool),
+                                        torch.ones(40, dtype=torch.bool))
+        views = {'user': users, 'id': items.id, 'text': items.text, 'image': items.image}
         K = model.num_chunks
         for name, chunks in views.items():
             predicted = model.intra_heads[name](chunks).argmax(-1)          # [rows, K]
             accuracy = (predicted == torch.arange(K)).float().mean()
             assert accuracy >= 0.95, (name, float(accuracy))
         # the ranking follows the planted brand preference
+        tables = model.tables(graph)
         full = torch.nn.functional.softplus(
-            torch.einsum('ukd,ikd->uik', model.user_table(torch.arange(50)),
-                         model.item_table(store))).sum(-1)
+            torch.einsum('ukd,ikd->uik', tables.user, tables.item)).sum(-1)
         top = full.topk(5, dim=1).indices
+        assert torch.equal(tables.full_sort(torch.arange(50), 5)[1], top)
         hit = (attr[top, 1] == likes.view(-1, 1)).float().mean()
         assert hit > 0.9, float(hit)
 
@@ -294,20 +316,17 @@ def test_no_attributes_means_no_low_term():
                                                       free_chunks=2))
     batch = make_batch()
     batch.attr = batch.attr[:, :0]
-    _, terms = addrl_loss(model, batch)
+    _, terms = loss(model, batch)
     assert model.low_heads is None and terms['low'] == 0.0 and terms['intra'] > 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_loss_and_tables_on_cuda():
     model = make(ModelConfig(**PAPER, d_chunk=4)).cuda()
-    total, terms = addrl_loss(model, make_batch().to('cuda'))
+    total, terms = loss(model, make_batch().to('cuda'))
     total.backward()
-    assert model.user_embedding.weight.grad.is_cuda and math.isfinite(terms['total'])
-    batch = make_batch()
-    store = {'x_text': torch.randn(I, D_T), 'x_image': torch.randn(I, D_V),
-             'has_text': torch.ones(I, dtype=torch.bool),
-             'has_image': torch.ones(I, dtype=torch.bool)}
-    table = model.item_table(store, batch_size=5)                  # CPU store, CUDA model
-    assert table.is_cuda and table.shape == (I, 3, 4)
-    assert model.user_table(batch.user_id).is_cuda
+    assert model.id_encoder.user_embedding.weight.grad.is_cuda and math.isfinite(terms['total'])
+    graph, _, _ = all_views(model.cpu(), torch.randn(I, D_T), torch.randn(I, D_V),
+                            torch.ones(I, dtype=torch.bool), torch.ones(I, dtype=torch.bool))
+    tables = model.cuda().tables(graph.to('cuda'))
+    assert tables.item.is_cuda and tables.item.shape == (I, 3, 4) and tables.user.is_cuda

@@ -13,6 +13,7 @@ from addrl_graph.nn.config import ABLATIONS, ModelConfig
 from addrl_graph.testing import PAPER_MODEL, graph_from_interactions
 from addrl_graph.errors import ConfigError
 from addrl_graph.nn.model import ADDRL
+from addrl_graph.data.train_graph import TrainGraph
 
 #: The paper's architecture (ID embeddings, one free chunk), which these tests check.
 PAPER = PAPER_MODEL
@@ -34,6 +35,22 @@ def item_inputs(has_text=None, has_image=None):
     return (torch.arange(I), torch.randn(I, D_T, generator=g), torch.randn(I, D_V, generator=g),
             torch.ones(I, dtype=torch.bool) if has_text is None else has_text,
             torch.ones(I, dtype=torch.bool) if has_image is None else has_image)
+
+
+def item_chunks(m: ADDRL, ids, x_text, x_image, has_text, has_image):
+    """The views of items ``ids`` of a model with the ``embedding`` ID encoder."""
+    ego = m.id_encoder.item_embedding(ids).view(-1, m.num_chunks, m.d_chunk)
+    return m.views(ego, x_text, x_image, has_text, has_image)
+
+
+def user_chunks(m: ADDRL, users):
+    return m.id_encoder.user_embedding(users).view(-1, m.num_chunks, m.d_chunk)
+
+
+def train_graph(x_text, x_image, has_text, has_image) -> TrainGraph:
+    """A training graph of the model's sizes (no edges: the embedding encoder reads none)."""
+    return TrainGraph(torch.empty(2, 0, dtype=torch.long), U, x_text, x_image, has_text,
+                      has_image, torch.zeros(I, len(NAMES), dtype=torch.long), NAMES, VALUES)
 
 
 @pytest.fixture
@@ -65,7 +82,7 @@ def test_config_defaults_follow_the_real_data_search_and_the_sweep():
     ('ablation', 'no-everything')])
 def test_config_validate_names_option_and_value(field, value):
     with pytest.raises(ConfigError, match=rf'{field} .*\(got {value!r}\)'):
-        ModelConfig(**{field: value}).validate()
+        ModelConfig(**{field: value})
 
 
 def test_config_json_round_trip_and_unknown_keys():
@@ -94,18 +111,18 @@ def test_for_ablation_turns_off_exactly_the_table3_components(name, off):
 def test_modules_follow_attributes_and_switches():
     m = make_model()
     assert m.num_chunks == 3 and m.attribute_names == NAMES
-    assert m.modalities == ['id', 'text', 'image']
+    assert m.views.modalities == ['id', 'text', 'image']
     assert {a: h.out_features for a, h in m.low_heads.items()} == dict(zip(NAMES, VALUES))
     assert set(m.intra_heads) == {'user', 'id', 'text', 'image'}
     assert all(h.out_features == 3 for h in m.intra_heads.values())
-    assert m.user_embedding.weight.shape == (U, 3 * D)
+    assert m.id_encoder.user_embedding.weight.shape == (U, 3 * D)
 
     ablated = make_model(ablation='id-only', use_low=False)
-    assert ablated.text_proj is None and ablated.image_proj is None
-    assert ablated.attention is None and ablated.low_heads is None
+    assert ablated.views.text_proj is None and ablated.views.image_proj is None
+    assert ablated.views.attention is None and ablated.low_heads is None
     assert set(ablated.intra_heads) == {'user', 'id'}
     no_image = ADDRL(U, I, NAMES, VALUES, D_T, 0, ModelConfig(**PAPER, d_chunk=D))
-    assert no_image.image_proj is None and no_image.modalities == ['id', 'text']
+    assert no_image.views.image_proj is None and no_image.views.modalities == ['id', 'text']
 
 
 @pytest.mark.parametrize('names,values,match', [
@@ -119,32 +136,33 @@ def test_bad_attributes_raise_config_error(names, values, match):
 
 def test_from_graph_sizes_model_from_schema(graph):
     data, meta = graph
-    m = ADDRL.from_graph(data, meta, ModelConfig(**PAPER, d_chunk=4))
+    m = ADDRL.from_graph(TrainGraph.from_data(data, meta), ModelConfig(**PAPER, d_chunk=4))
     assert (m.num_users, m.num_items, m.num_chunks) == (3, 4, 3)
     assert m.attribute_names == ['price', 'popularity']
     assert {a: h.out_features for a, h in m.low_heads.items()} == {'price': 3, 'popularity': 2}
-    assert m.text_proj is None and m.image_proj.in_features == 6    # x_text has width 0
-    table = m.item_table(data['item'], batch_size=3)
-    assert table.shape == (4, 3, 4)
+    assert m.views.text_proj is None and m.views.image_proj.in_features == 6  # no x_text
+    _, items = m.chunks(TrainGraph.from_data(data, meta), batch_size=3)
+    assert items.fused.shape == (4, 3, 4)
 
 
 def test_xavier_init_and_zero_biases():
     m = make_model()
     bound = math.sqrt(6 / (U + 3 * D))
-    assert m.user_embedding.weight.abs().max() <= bound
-    assert m.user_embedding.weight.abs().max() > 0.5 * bound
+    weight = m.id_encoder.user_embedding.weight
+    assert weight.abs().max() <= bound
+    assert weight.abs().max() > 0.5 * bound
     assert all(torch.count_nonzero(h.bias) == 0 for h in m.low_heads.values())
 
 
 # ---------------------------------------------------------------------- shapes & fusion
 def test_item_chunks_shapes_and_weights_are_distributions():
     m = make_model()
-    chunks = m.item_chunks(*item_inputs())
+    chunks = item_chunks(m, *item_inputs())
     for view in (chunks.id, chunks.text, chunks.image, chunks.fused):
         assert view.shape == (I, 3, D)
     assert chunks.weights.shape == (I, 3, 3)
     torch.testing.assert_close(chunks.weights.sum(-1), torch.ones(I, 3))
-    assert m.user_chunks(torch.tensor([0, 2])).shape == (2, 3, D)
+    assert user_chunks(m, torch.tensor([0, 2])).shape == (2, 3, D)
 
 
 def test_missing_image_gets_zero_weight_and_is_ignored():
@@ -152,14 +170,14 @@ def test_missing_image_gets_zero_weight_and_is_ignored():
     has_image = torch.tensor([True, False, True, True, False, True])
     has_text = torch.tensor([True, True, True, True, False, True])
     ids, x_text, x_image, has_text, has_image = item_inputs(has_text, has_image)
-    before = m.item_chunks(ids, x_text, x_image, has_text, has_image)
+    before = item_chunks(m, ids, x_text, x_image, has_text, has_image)
     assert torch.all(before.weights[~has_image, :, 2] == 0)
     assert torch.all(before.weights[has_image, :, 2] > 0)
     # item 4 has neither text nor image: the ID view takes all the weight
     assert torch.all(before.weights[4, :, 0] == 1)
 
     x_image2 = x_image + 10 * torch.randn_like(x_image)
-    after = m.item_chunks(ids, x_text, x_image2, has_text, has_image)
+    after = item_chunks(m, ids, x_text, x_image2, has_text, has_image)
     assert torch.equal(after.fused[~has_image], before.fused[~has_image])
     assert not torch.allclose(after.fused[has_image], before.fused[has_image])
 
@@ -168,9 +186,9 @@ def test_missing_image_gets_zero_weight_and_is_ignored():
 def test_double_softmax_squeezes_weights(double):
     m = make_model(double_softmax=double)
     with torch.no_grad():                       # make the attention logits large
-        m.attention[2].weight.mul_(50)
-        m.attention[2].bias.copy_(torch.tensor([20.0, 0.0, -20.0]))
-    w = m.item_chunks(*item_inputs()).weights
+        m.views.attention[2].weight.mul_(50)
+        m.views.attention[2].bias.copy_(torch.tensor([20.0, 0.0, -20.0]))
+    w = item_chunks(m, *item_inputs()).weights
     if double:   # softmax of a distribution over 3 entries lies in [1/(2+e), e/(2+e)]
         assert w.min() >= 1 / (2 + math.e) - 1e-6 and w.max() <= math.e / (2 + math.e) + 1e-6
     else:
@@ -180,8 +198,8 @@ def test_double_softmax_squeezes_weights(double):
 # ---------------------------------------------------------------------- scores
 def test_chunk_scores_broadcast_over_negatives():
     m = make_model()
-    fused = m.item_chunks(*item_inputs()).fused
-    user = m.user_chunks(torch.tensor([0, 1, 2]))
+    fused = item_chunks(m, *item_inputs()).fused
+    user = user_chunks(m, torch.tensor([0, 1, 2]))
     neg_index = torch.tensor([[0, 1], [2, 3], [4, 5]])
     scores = m.chunk_scores(user, fused[neg_index])
     assert scores.shape == (3, 2, 3)
@@ -195,35 +213,35 @@ def test_scores_decompose_into_chunks_and_tables_agree():
     m = make_model()
     ids, x_text, x_image, has_text, has_image = item_inputs()
     users = torch.tensor([0, 3, 6, 1, 2, 5])
-    total = m(users, ids, x_text, x_image, has_text, has_image)           # aligned pairs
-    per_chunk = m.chunk_scores(m.user_chunks(users),
-                               m.item_chunks(ids, x_text, x_image, has_text, has_image).fused)
-    torch.testing.assert_close(per_chunk.sum(-1), total)
+    per_chunk = m.chunk_scores(user_chunks(m, users),
+                               item_chunks(m, ids, x_text, x_image, has_text, has_image).fused)
+    total = per_chunk.sum(-1)                                             # aligned pairs
 
-    store = {'x_text': x_text, 'x_image': x_image, 'has_text': has_text, 'has_image': has_image}
-    items, weights = m.item_table(store, batch_size=4, return_weights=True)
-    assert items.shape == (I, 3, D) and weights.shape == (I, 3, 3)
-    users_t = m.user_table(users)
+    tables = m.tables(train_graph(x_text, x_image, has_text, has_image))
+    assert tables.item.shape == (I, 3, D) and tables.item_weights.shape == (I, 3, 3)
     # what the evaluator computes: sum_k softplus(u_k · v_k) over the two tables
-    full = F.softplus(torch.einsum('bkd,ikd->bik', users_t, items)).sum(-1)
+    full = F.softplus(torch.einsum('bkd,ikd->bik', tables.user[users], tables.item)).sum(-1)
     torch.testing.assert_close(full[torch.arange(I), torch.arange(I)], total)
-    assert not items.requires_grad
+    torch.testing.assert_close(tables.pair_terms(users, ids), per_chunk)
+    torch.testing.assert_close(tables.scores(users)[torch.arange(I), torch.arange(I)], total)
+    assert not tables.item.requires_grad
 
 
 @pytest.mark.parametrize('chunk_norm', [True, False])
 def test_chunk_norm_bounds_scores(chunk_norm):
     m = make_model(chunk_norm=chunk_norm)
     with torch.no_grad():
-        for p in (m.user_embedding.weight, m.item_embedding.weight):
+        for p in (m.id_encoder.user_embedding.weight, m.id_encoder.item_embedding.weight):
             p.mul_(100)
     ids, x_text, x_image, has_text, has_image = item_inputs()
-    fused = m.item_chunks(ids, x_text, x_image, has_text, has_image).fused
-    scores = m.chunk_scores(m.user_chunks(torch.arange(I)), fused)
+    fused = item_chunks(m, ids, x_text, x_image, has_text, has_image).fused
+    scores = m.chunk_scores(user_chunks(m, torch.arange(I)), fused)
     lo, hi = F.softplus(torch.tensor(-1.0)), F.softplus(torch.tensor(1.0))
     inside = bool(((scores >= lo - 1e-6) & (scores <= hi + 1e-6)).all())
     assert inside == chunk_norm
     if chunk_norm:
-        assert torch.allclose(m.user_table(torch.arange(U)).norm(dim=-1), torch.ones(U, 3))
+        users = m.tables(train_graph(x_text, x_image, has_text, has_image)).user
+        assert torch.allclose(users.norm(dim=-1), torch.ones(U, 3))
         assert bool((fused.norm(dim=-1) <= 1 + 1e-6).all())
 
 
@@ -231,7 +249,7 @@ def test_feature_norm_makes_projection_scale_invariant():
     ids, x_text, x_image, has_text, has_image = item_inputs()
     for norm in (True, False):
         m = make_model(feature_norm=norm, feature_activation='tanh')
-        a = m.item_chunks(ids, x_text, x_image, has_text, has_image).text
-        b = m.item_chunks(ids, 3 * x_text, x_image, has_text, has_image).text
+        a = item_chunks(m, ids, x_text, x_image, has_text, has_image).text
+        b = item_chunks(m, ids, 3 * x_text, x_image, has_text, has_image).text
         assert torch.allclose(a, b, atol=1e-6) == norm
         assert bool((a.abs() < 1).all())          # tanh activation applied
