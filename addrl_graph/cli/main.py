@@ -53,6 +53,21 @@ def _run(command: cli_config.Command, progress: bool) -> None:
         print(f'best configuration: {summary.best_config} (train --config reads it)')
 
 
+def _evaluate(args: argparse.Namespace, progress: bool) -> None:
+    """``evaluate``: the run's checkpoint on its graph (or ``--data``), once."""
+    from addrl_graph.data.schema import load_graph
+    from addrl_graph.data.train_graph import TrainGraph
+    from addrl_graph.metrics.evaluate import evaluate
+    from addrl_graph.training.runs import load_run_model, read_run_config
+
+    data, meta = load_graph(args.data or read_run_config(args.run)['data'])
+    graph = TrainGraph.from_data(data, meta)
+    model, _ = load_run_model(args.run, args.checkpoint, data, meta, device=args.device,
+                              graph=graph)
+    print(json.dumps(evaluate(model, data, args.split, authors_ndcg=args.authors_ndcg,
+                              device=args.device, progress=progress, graph=graph), indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -71,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in cli_explain.COMMANDS:
             cli_explain.run(args)
         else:
-            from addrl_graph.metrics.evaluate import evaluate
-            from addrl_graph.training.runs import load_run_model, read_run_config
-            from addrl_graph.data.schema import load_graph
-            data, meta = load_graph(args.data or read_run_config(args.run)['data'])
-            model, _ = load_run_model(args.run, args.checkpoint, data, meta, device=args.device)
-            print(json.dumps(evaluate(model, data, args.split, authors_ndcg=args.authors_ndcg,
-                                      device=args.device, progress=progress), indent=2))
+            _evaluate(args, progress)
     except AddrlError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

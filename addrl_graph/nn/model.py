@@ -20,6 +20,7 @@ per positive, ``K`` chunks, ``d`` chunk width, ``A`` attributes, ``V_a`` values 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,12 +111,13 @@ class ADDRL(nn.Module):
                 nn.init.zeros_(module.bias)
 
     @property
-    def batch_needs(self) -> dict[str, bool]:
+    def batch_needs(self) -> dict[str, Any]:
         """What the trainer's loader must put in a batch: ``sampled_graph`` (the model can read
-        a sampled neighbourhood), ``attribute_neighbors`` (with attribute-value nodes)."""
-        name = self.config.id_encoder
+        a sampled neighbourhood), ``hops`` (its depth, one fan-out per encoder layer),
+        ``attribute_neighbors`` (with attribute-value nodes)."""
         return {'sampled_graph': self.id_encoder.propagates,
-                'attribute_neighbors': name in ATTRIBUTE_ENCODERS}
+                'hops': getattr(self.id_encoder, 'num_layers', 0),
+                'attribute_neighbors': self.config.id_encoder in ATTRIBUTE_ENCODERS}
 
     def embedding_tables(self) -> list[nn.Embedding]:
         """The tables a step reads by row (sparse updates apply to them)."""

@@ -81,8 +81,7 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     torch.manual_seed(train_config.seed)
     model = build_model(train_config.model, graph, model_config,
                         train_config.baseline.options()).to(device)
-    needs = dict(model.batch_needs, hops=getattr(getattr(model, 'id_encoder', None),
-                                                 'num_layers', 0))
+    needs = model.batch_needs
     check_batch_needs(train_config, needs, bool(model.embedding_tables()), ctx)
     optimizer = make_optimizer(model, train_config.lr, train_config.sparse_embeddings)
     state = _start(run_dir, resume, config, model, optimizer, device)

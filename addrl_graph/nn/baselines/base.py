@@ -40,7 +40,7 @@ class DotRanker(nn.Module):
     #: Score of one chunk: the plain dot product of the user and item rows.
     chunk_activation = 'identity'
     #: Baselines read whole graphs only (no sampled neighbourhoods, no attribute nodes).
-    batch_needs = {'sampled_graph': False, 'attribute_neighbors': False}
+    batch_needs = {'sampled_graph': False, 'hops': 0, 'attribute_neighbors': False}
     l2: float
 
     def batch_vectors(self, batch: TripletBatch, graph: TrainGraph
