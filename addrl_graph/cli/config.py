@@ -21,28 +21,25 @@ Why jsonargparse: it reads each flag's type from the field's annotation (``list[
 JSON files with nested keys, and rejects unknown keys; the help of each flag is its field's
 entry in the class docstring (``Args:``). Adding a field to a dataclass thus adds its flag and
 its config key, with no list of flags to keep in step. Range checks stay in the dataclasses'
-``validate()``. The fields are added one by one rather than with ``add_class_arguments`` to
-keep the dashed spellings of the earlier hand-written flags next to the config keys', the
-comma-separated lists, and ``tune``'s ``--trial-max-minutes`` (each trial's
-``TrainConfig.max_minutes``; ``--max-minutes`` is the whole study's, config key
-``study_max_minutes``).
+``validate()``. The flags come from :mod:`addrl_graph.cli.flags`, which ``data_builders``'s
+command line uses too: dashed spellings next to the config keys', comma-separated lists, and
+``tune``'s ``--trial-max-minutes`` (each trial's ``TrainConfig.max_minutes``; ``--max-minutes``
+is the whole study's, config key ``study_max_minutes``).
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import re
-import typing
 from argparse import ArgumentError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import docstring_parser
 import yaml
-from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
+from jsonargparse import ActionConfigFile, ArgumentParser
 
-from addrl_graph.nn.config import ABLATIONS, BaselineConfig, ModelConfig
+from addrl_graph.cli.flags import (Flag, HelpFormatter, add_dataclass_flags, comma_separated,
+                                   flag_spellings, instantiate, one_line_error)
+from addrl_graph.nn.config import ABLATIONS, ModelConfig
 from addrl_graph.errors import ConfigError
 from addrl_graph.nn.registry import MODEL_NAMES
 from addrl_graph.training.config import TrainConfig, config_file_dict
@@ -54,11 +51,11 @@ COMMANDS: dict[str, str] = {
     'tune': 'search the hyper-parameters of one model on validation Recall@20 (Optuna)',
 }
 
-#: Types that differ from the field's annotation: the lists also take the comma-separated text
-#: the dataclasses split (``10,5``), ``ablation`` is limited to :data:`ABLATIONS`.
+#: Types that differ from the field's annotation: the lists also take comma-separated text
+#: (``10,5``), ``ablation`` is limited to :data:`ABLATIONS`.
 _TYPES: dict[str, Any] = {
-    'num_neighbors': list[int] | str | None,
-    'layer_weights': list[float] | str | None,
+    'num_neighbors': comma_separated(int) | None,
+    'layer_weights': comma_separated(float) | None,
     'ablation': Literal[tuple(sorted(ABLATIONS))] | None,
 }
 _SKIP = {'compare': {'model', 'num_neighbors'}}  # compare trains every model, whole graphs
@@ -120,20 +117,10 @@ class Command:
     print_config: bool
 
 
-class _HelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help (types and defaults), naming a flag's spellings once:
-    ``--d-chunk, --d_chunk D_CHUNK``."""
-
-    def _format_action_invocation(self, action) -> str:
-        if action.nargs == 0 or len(action.option_strings) < 2:
-            return super()._format_action_invocation(action)
-        metavar = self._format_args(action, self._get_default_metavar_for_optional(action))
-        return f'{", ".join(action.option_strings)} {metavar}'
-
-
-def build_parser(name: str) -> ArgumentParser:
-    """The jsonargparse parser of command ``name`` (a key of :data:`COMMANDS`)."""
-    parser = ArgumentParser(prog=f'addrl {name}', formatter_class=_HelpFormatter,
+def build_parser(name: str) -> tuple[ArgumentParser, dict[str, Flag]]:
+    """The jsonargparse parser of command ``name`` (a key of :data:`COMMANDS`) and the flags
+    generated from the dataclasses' fields (:func:`~addrl_graph.cli.flags.add_dataclass_flags`)."""
+    parser = ArgumentParser(prog=f'addrl {name}', formatter_class=HelpFormatter,
                             description=_DESCRIPTIONS.get(name, COMMANDS[name]),
                             exit_on_error=False, print_config=None)
     parser.add_argument('--config', action=ActionConfigFile,
@@ -144,78 +131,24 @@ def build_parser(name: str) -> ArgumentParser:
                              'and exit')
     for dest, spec in _OPTIONS[name].items():
         spec = dict(spec)
-        parser.add_argument(*spec.pop('flags', _spellings(dest)), dest=dest, **spec)
-    skip, renamed = _SKIP.get(name, set()), _RENAMED.get(name, {})
-    _add_fields(parser, TrainConfig, skip, renamed)
-    _add_fields(parser, ModelConfig, skip, renamed)
-    return parser
-
-
-def _add_fields(parser: ArgumentParser, cls: type, skip: set[str], renamed: dict[str, str],
-                prefix: str = '') -> None:
-    """One typed flag per field of dataclass ``cls``, its help from the docstring; a field
-    that is itself a dataclass becomes a group of ``--<field>.<name>`` flags."""
-    docs = docstring_parser.parse(cls.__doc__).params
-    helps = {p.arg_name: _plain(p.description) for p in docs}
-    group = parser.add_argument_group(f'{cls.__name__} (--{prefix}*)' if prefix else cls.__name__,
-                                      _plain(cls.__doc__.split('\n\n')[0]))
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        key = prefix + f.name
-        hint = _TYPES.get(key, hints[f.name])
-        if dataclasses.is_dataclass(hint):
-            _add_fields(parser, hint, set(), {}, f'{key}.')
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        group.add_argument(*_spellings(renamed.get(key, key)), dest=key, type=hint,
-                           default=default, help=helps[f.name])
-
-
-def _spellings(key: str) -> list[str]:
-    """``d_chunk`` → ``['--d-chunk', '--d_chunk']``: the dashed flags of the hand-written CLI
-    and the spelling of the config key."""
-    return list(dict.fromkeys([f'--{key.replace("_", "-")}', f'--{key}']))
-
-
-def _plain(text: str) -> str:
-    """Docstring text on one line, without reST markup or the ``(default: ...)`` that the
-    help adds anyway."""
-    text = re.sub(r'\s*\(default:[^)]*\)\s*$', '', ' '.join(text.split()))
-    return re.sub(r':\w+:`~?([^`]*)`', r'\1', text).replace('``', '')
+        parser.add_argument(*spec.pop('flags', flag_spellings(dest)), dest=dest, **spec)
+    options = dict(skip=_SKIP.get(name, set()), rename=_RENAMED.get(name, {}), types=_TYPES)
+    flags = add_dataclass_flags(parser, TrainConfig, **options)
+    flags.update(add_dataclass_flags(parser, ModelConfig, **options))
+    return parser, flags
 
 
 def parse(name: str, argv: list[str]) -> Command:
     """Parse the arguments of command ``name``; raise :class:`ConfigError` with a one-line
-    message naming the key for an unknown key or a bad value, in a file or a flag."""
+    message naming the flag for an unknown key or a bad value, in a file or a flag."""
+    parser, flags = build_parser(name)
     try:
-        values = build_parser(name).parse_args(_files_first(argv)).as_dict()
+        values = parser.parse_args(_files_first(argv)).as_dict()
     except ArgumentError as e:
-        raise ConfigError(_one_line(str(e))) from None
-    _split_lists(values)
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)} & values.keys()
-    model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+        raise ConfigError(one_line_error(str(e), flags)) from None
     return Command(name, {key: values[key] for key in _OPTIONS[name]},
-                   TrainConfig(**{k: values[k] for k in train_keys}),
-                   ModelConfig(**{k: values[k] for k in model_keys}),
+                   instantiate(TrainConfig, values), instantiate(ModelConfig, values),
                    values['print_config'])
-
-
-#: Fields that also take comma-separated text (``--num-neighbors 10,5``), with their item type.
-_LISTS = {'num_neighbors': int, 'layer_weights': float}
-
-
-def _split_lists(values: dict[str, Any]) -> None:
-    """Turn the comma-separated text of the :data:`_LISTS` fields into lists, in place."""
-    for key, item_type in _LISTS.items():
-        text = values.get(key)
-        if isinstance(text, str):
-            try:
-                values[key] = [item_type(part) for part in text.split(',')]
-            except ValueError:
-                raise ConfigError(f'--{key.replace("_", "-")} must be comma-separated '
-                                  f'{item_type.__name__}s (got {text!r})') from None
 
 
 def _files_first(argv: list[str]) -> list[str]:
@@ -230,26 +163,6 @@ def _files_first(argv: list[str]) -> list[str]:
         else:
             rest.append(arg)
     return files + rest
-
-
-def _one_line(message: str) -> str:
-    """jsonargparse's message on one line: a type error (``Parser key "lr": ... Given value:
-    abc``, several lines) as ``lr: expected float | None (got 'abc')``."""
-    key = re.match(r'Parser key "([^"]+)"', message)
-    got = re.search(r'(?:Given|Got) value: (.*)$', message)
-    hint = _field_types().get(key.group(1)) if key else None
-    if hint is None or got is None:
-        return ' '.join(message.split())
-    expected = re.sub(r"<class '(\w+)'>", r'\1', str(hint)).replace('typing.', '')
-    return f'{key.group(1)}: expected {expected} (got {got.group(1)!r})'
-
-
-def _field_types() -> dict[str, Any]:
-    """The type the parser checks, by config key, of every dataclass field."""
-    hints = {**typing.get_type_hints(TrainConfig), **typing.get_type_hints(ModelConfig)}
-    hints.pop('baseline')
-    hints.update({f'baseline.{k}': v for k, v in typing.get_type_hints(BaselineConfig).items()})
-    return {**hints, **_TYPES}
 
 
 def to_yaml(command: Command) -> str:
