@@ -5,15 +5,13 @@ sampling scale of their relation, (full in-degree) / (sampled in-degree) of the 
 unbiased estimate of the full sum."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from addrl_graph.loader.batch import SampledGraph
-from addrl_graph.nn.encoders.base import ChunkSizes, Graph
+from addrl_graph.nn.encoders.base import Graph
 from addrl_graph.nn.encoders.hetero import HeteroChunkEncoder
 from addrl_graph.nn.sparse import chunk_edges, sampling_scale
 
@@ -26,13 +24,9 @@ def _offsets(sizes: dict[str, int]) -> dict[str, int]:
 
 class GCNEncoder(HeteroChunkEncoder):
     """See the module docstring and :class:`HeteroChunkEncoder` for the arguments."""
-    def __init__(self, sizes: ChunkSizes, num_layers: int = 2,
-                 layer_weights_: Sequence[float] | None = None,
-                 attribute_aware: bool = False) -> None:
-        super().__init__(sizes, num_layers, layer_weights_, attribute_aware)
-        d = sizes.d_chunk
-        self.layers = nn.ModuleList([GCNConv(d, d, add_self_loops=False, normalize=False)
-                                     for _ in range(num_layers)])
+    def make_layer(self) -> nn.Module:
+        d = self.sizes.d_chunk
+        return GCNConv(d, d, add_self_loops=False, normalize=False)
 
     def _homogeneous_edges(self, graph: Graph) -> tuple[Tensor, Tensor, int]:
         """Chunk-expanded homogeneous edges of ``graph`` with self-loops, the sampling scale of

@@ -23,8 +23,9 @@ from addrl_graph.nn.encoders.base import ChunkSizes, Graph, LayerCombination
 
 
 class HeteroChunkEncoder(LayerCombination):
-    r"""Base of the encoders with weights over the heterogeneous graph; subclasses build
-    ``self.layers`` and define :meth:`propagation` (what a layer runs over) and :meth:`layer`.
+    r"""Base of the encoders with weights over the heterogeneous graph; subclasses define
+    :meth:`make_layer` (one message-passing layer), :meth:`propagation` (what a layer runs
+    over) and :meth:`layer` (one layer's step).
 
     Args:
         sizes (ChunkSizes): users, items, attributes and their values, chunks.
@@ -45,6 +46,7 @@ class HeteroChunkEncoder(LayerCombination):
         self.attribute_embedding = nn.ModuleDict(
             {a: nn.Embedding(v, width) for a, v in zip(sizes.attribute_names, sizes.num_values)})
         self.edge_types = relation_types(list(sizes.attribute_names))
+        self.layers = nn.ModuleList([self.make_layer() for _ in range(num_layers)])
 
     @property
     def node_types(self) -> list[str]:
@@ -96,6 +98,9 @@ class HeteroChunkEncoder(LayerCombination):
             layers.append(h)
         out = {t: self.combine([h[t] for h in layers]).view(-1, K, d) for t in ('user', 'item')}
         return out['user'], out['item']
+
+    def make_layer(self) -> nn.Module:
+        raise NotImplementedError
 
     def propagation(self, graph: Graph) -> Any:
         raise NotImplementedError

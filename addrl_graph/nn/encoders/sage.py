@@ -4,28 +4,21 @@ chunk-expanded heterogeneous graph, summed; on a sampled graph it averages over 
 neighbours (a mean needs no sampling scale)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import Tensor, nn
 from torch_geometric.nn import HeteroConv, SAGEConv
 
 from addrl_graph.data.train_graph import EdgeType
 from addrl_graph.loader.batch import SampledGraph
-from addrl_graph.nn.encoders.base import ChunkSizes, Graph
+from addrl_graph.nn.encoders.base import Graph
 from addrl_graph.nn.encoders.hetero import HeteroChunkEncoder
 from addrl_graph.nn.sparse import chunk_edges
 
 
 class SAGEEncoder(HeteroChunkEncoder):
     """See the module docstring and :class:`HeteroChunkEncoder` for the arguments."""
-    def __init__(self, sizes: ChunkSizes, num_layers: int = 2,
-                 layer_weights_: Sequence[float] | None = None,
-                 attribute_aware: bool = False) -> None:
-        super().__init__(sizes, num_layers, layer_weights_, attribute_aware)
-        d = sizes.d_chunk
-        self.layers = nn.ModuleList([
-            HeteroConv({et: SAGEConv((d, d), d) for et in self.edge_types}, aggr='sum')
-            for _ in range(num_layers)])
+    def make_layer(self) -> nn.Module:
+        d = self.sizes.d_chunk
+        return HeteroConv({et: SAGEConv((d, d), d) for et in self.edge_types}, aggr='sum')
 
     def propagation(self, graph: Graph) -> dict[EdgeType, Tensor]:
         """Chunk-expanded edges per relation; the whole graph's are memoised on it."""
