@@ -1,5 +1,6 @@
-"""Baselines: table shapes, tables against direct scores, gradients, LightGCN propagation against
-PyG, table caching, and learning a planted preference on a toy graph."""
+"""Baselines: table shapes, tables against the batch path's scores, gradients, LightGCN
+propagation against PyG, the adjacency memoised on the graph, and learning a planted preference
+on a toy graph."""
 from __future__ import annotations
 
 import copy
@@ -11,12 +12,14 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.nn.models import LightGCN
 
-from addrl_graph.nn.baselines import (BPRMF, VBPR, LightGCNRanker, normalized_adjacency,
-                                   to_homogeneous_edges)
-from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
+from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.metrics.evaluate import evaluate
+from addrl_graph.nn.baselines import BPRMF, VBPR, LightGCNRanker
+from addrl_graph.nn.encoders.lightgcn import lightgcn_adjacency
+from addrl_graph.nn.sparse import normalized_adjacency, to_homogeneous_edges
 from addrl_graph.testing import graph_from_interactions
 
 U, I, C = 48, 32, 4          # users, items, planted clusters (user u and item i: u % C, i % C)
@@ -43,45 +46,42 @@ def toy_graph(seed: int = 0) -> HeteroData:
         has_text=torch.arange(I) % 7 != 3, has_image=torch.arange(I) % 5 != 1)[0]
 
 
-def train_edges(data: HeteroData) -> Tensor:
-    store = data[INTERACTS]
-    return store.edge_index[:, store.split == TRAIN]
+def item_batch(graph: TrainGraph, user: Tensor, item_id: Tensor, pos_index: Tensor,
+               neg_index: Tensor) -> TripletBatch:
+    """A batch of ``user`` and the items ``item_id`` (features read from ``graph``)."""
+    x_text, x_image, has_text, has_image = graph.item_features(item_id)
+    return TripletBatch(user_id=user, item_id=item_id, pos_index=pos_index, neg_index=neg_index,
+                        x_text=x_text, x_image=x_image, has_text=has_text, has_image=has_image,
+                        attr=graph.attr[item_id]).validate()
 
 
-def sample_batch(data: HeteroData, g: torch.Generator, B: int = 64, N: int = 4) -> TripletBatch:
+def sample_batch(graph: TrainGraph, g: torch.Generator, B: int = 64, N: int = 4) -> TripletBatch:
     """``B`` random training edges, each with ``N`` uniformly drawn negative items."""
-    edges = train_edges(data)
+    edges = graph.edge_index
     pick = torch.randint(0, edges.size(1), (B,), generator=g)
     user, pos = edges[:, pick]
     neg = torch.randint(0, I, (B, N), generator=g)
     item_id, inverse = torch.unique(torch.cat([pos, neg.view(-1)]), return_inverse=True)
-    item = data['item']
-    return TripletBatch(
-        user_id=user, item_id=item_id, pos_index=inverse[:B], neg_index=inverse[B:].view(B, N),
-        x_text=item.x_text[item_id], x_image=item.x_image[item_id],
-        has_text=item.has_text[item_id], has_image=item.has_image[item_id],
-        attr=torch.zeros(item_id.numel(), 0, dtype=torch.long)).validate()
+    return item_batch(graph, user, item_id, inverse[:B], inverse[B:].view(B, N))
 
 
-def build(name: str, data: HeteroData, **kwargs):
+def build(name: str, graph: TrainGraph, **kwargs):
     torch.manual_seed(0)
     cls = {'bpr-mf': BPRMF, 'lightgcn': LightGCNRanker, 'vbpr': VBPR}[name]
-    return cls.from_graph(data, {}, **kwargs)
+    return cls.from_graph(graph, **kwargs)
 
 
-def direct_scores(model, data: HeteroData, user: Tensor, item: Tensor) -> Tensor:
-    if isinstance(model, VBPR):
-        store = data['item']
-        return model(user, item, store.x_text[item], store.x_image[item], store.has_text[item],
-                     store.has_image[item])
-    return model(user, item)
+def direct_scores(model, graph: TrainGraph, user: Tensor, item: Tensor) -> Tensor:
+    """``[E]`` scores of aligned pairs through the training path (``model.batch_vectors``)."""
+    item_id, pos = torch.unique(item, return_inverse=True)
+    batch = item_batch(graph, user, item_id, pos, pos.view(-1, 1))
+    users, items, _, _ = model.batch_vectors(batch, graph)
+    return (users * items[batch.pos_index]).sum(-1)
 
 
-def table_scores(model, data: HeteroData) -> Tensor:
-    """``[U, I]`` scores from the ranker tables, as the evaluator computes them."""
-    items = model.item_table(data['item'])
-    users = model.user_table(torch.arange(U))
-    return torch.einsum('ukd,ikd->ui', users, items)
+def table_scores(model, graph: TrainGraph) -> Tensor:
+    """``[U, I]`` scores from the ranking tables, through the evaluator's kernel."""
+    return model.tables(graph).scores(torch.arange(U))
 
 
 MODELS = ['bpr-mf', 'lightgcn', 'vbpr']
@@ -89,24 +89,26 @@ MODELS = ['bpr-mf', 'lightgcn', 'vbpr']
 
 @pytest.mark.parametrize('name', MODELS)
 def test_tables_have_one_chunk_and_match_direct_scores(name):
-    data = toy_graph()
-    model = build(name, data, embedding_dim=8).eval()
+    graph = TrainGraph.from_data(toy_graph())
+    model = build(name, graph, embedding_dim=8).eval()
     width = {'bpr-mf': 8, 'lightgcn': 8, 'vbpr': 8 + 32 + 2}[name]
-    assert model.chunk_activation == 'identity'
-    assert model.item_table(data['item']).shape == (I, 1, width)
-    assert model.user_table(torch.tensor([3, 0, 3])).shape == (3, 1, width)
+    tables = model.tables(graph)
+    assert model.chunk_activation == tables.activation == 'identity'
+    assert tables.item.shape == (I, 1, width) and tables.user.shape == (U, 1, width)
+    assert tables.score_terms(torch.tensor([3, 0, 3])).shape == (3, I, 1)
     user, item = torch.tensor([0, 5, 17, 47]), torch.tensor([31, 0, 9, 9])
     with torch.no_grad():
-        expected = direct_scores(model, data, user, item)
-    assert torch.allclose(table_scores(model, data)[user, item], expected, atol=1e-5)
+        expected = direct_scores(model, graph, user, item)
+    assert torch.allclose(table_scores(model, graph)[user, item], expected, atol=1e-5)
+    assert torch.allclose(tables.pair_terms(user, item).sum(-1), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize('name', MODELS)
 def test_loss_terms_and_gradients_reach_every_parameter(name):
-    data = toy_graph()
-    model = build(name, data, embedding_dim=8, l2=0.1)
-    batch = sample_batch(data, torch.Generator().manual_seed(1))
-    total, terms = model.loss(batch)
+    graph = TrainGraph.from_data(toy_graph())
+    model = build(name, graph, embedding_dim=8, l2=0.1)
+    batch = sample_batch(graph, torch.Generator().manual_seed(1))
+    total, terms = model(batch, graph)
     assert set(terms) == {'bpr', 'l2', 'total'}
     assert terms['total'] == pytest.approx(terms['bpr'] + terms['l2'], rel=1e-6)
     assert terms['bpr'] == pytest.approx(math.log(2), abs=0.05)  # small random scores
@@ -118,24 +120,25 @@ def test_loss_terms_and_gradients_reach_every_parameter(name):
 
 @pytest.mark.parametrize('name', MODELS)
 def test_loss_is_bpr_over_each_negative_plus_l2(name):
-    data = toy_graph()
-    model = build(name, data, embedding_dim=8, l2=0.0)
-    batch = sample_batch(data, torch.Generator().manual_seed(2), B=5, N=3)
+    graph = TrainGraph.from_data(toy_graph())
+    model = build(name, graph, embedding_dim=8, l2=0.0)
+    batch = sample_batch(graph, torch.Generator().manual_seed(2), B=5, N=3)
     with torch.no_grad():
-        _, terms = model.loss(batch)
+        _, terms = model(batch, graph)
+        tables = model.tables(graph)  # the whole-graph path, independent of the batch's
         user = batch.user_id.repeat_interleave(3)
-        pos = direct_scores(model, data, user, batch.item_id[batch.pos_index].repeat_interleave(3))
-        neg = direct_scores(model, data, user, batch.item_id[batch.neg_index].reshape(-1))
-    expected = torch.nn.functional.softplus(neg - pos).mean()
+        pos = tables.pair_terms(user, batch.item_id[batch.pos_index].repeat_interleave(3))
+        neg = tables.pair_terms(user, batch.item_id[batch.neg_index].reshape(-1))
+    expected = torch.nn.functional.softplus(neg.sum(-1) - pos.sum(-1)).mean()
     assert terms['bpr'] == pytest.approx(float(expected), abs=1e-5)
     assert terms['l2'] == 0.0
 
 
 def test_empty_batch_gives_zero_loss():
-    data = toy_graph()
-    batch = sample_batch(data, torch.Generator().manual_seed(0), B=0, N=4)
+    graph = TrainGraph.from_data(toy_graph())
+    batch = sample_batch(graph, torch.Generator().manual_seed(0), B=0, N=4)
     for name in MODELS:
-        total, terms = build(name, data, embedding_dim=8).loss(batch)
+        total, terms = build(name, graph, embedding_dim=8)(batch, graph)
         assert total.item() == 0.0 and terms['l2'] == 0.0
 
 
@@ -153,27 +156,42 @@ def auc(scores: Tensor, data: HeteroData) -> float:
 @pytest.mark.parametrize('name', MODELS)
 def test_training_learns_the_planted_preference(name):
     data = toy_graph()
-    model = build(name, data, embedding_dim=16, l2=1e-4)
+    graph = TrainGraph.from_data(data)
+    model = build(name, graph, embedding_dim=16, l2=1e-4)
     g = torch.Generator().manual_seed(0)
-    probe = sample_batch(data, torch.Generator().manual_seed(99))
-    before = model.loss(probe)[1]['bpr']
+    probe = sample_batch(graph, torch.Generator().manual_seed(99))
+    before = model(probe, graph)[1]['bpr']
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(100):
         optimizer.zero_grad()
-        model.loss(sample_batch(data, g))[0].backward()
+        model(sample_batch(graph, g), graph)[0].backward()
         optimizer.step()
-    assert model.loss(probe)[1]['bpr'] < 0.4 * before
+    assert model(probe, graph)[1]['bpr'] < 0.4 * before
     model.eval()
-    assert auc(table_scores(model, data), data) > 0.9
+    assert auc(table_scores(model, graph), data) > 0.9
     # the same tables through the evaluator: held-out items rank high among the unseen ones
-    result = evaluate(model, data, 'valid', ks=(4,), progress=False)
+    result = evaluate(model, data, 'valid', ks=(4,), progress=False, graph=graph)
     assert result['num_users'] == U and result['recall@4'] > 0.7
 
 
 def test_untrained_model_ranks_at_chance():
     data = toy_graph()
-    model = build('bpr-mf', data).eval()
-    assert abs(auc(table_scores(model, data), data) - 0.5) < 0.1
+    graph = TrainGraph.from_data(data)
+    model = build('bpr-mf', graph).eval()
+    assert abs(auc(table_scores(model, graph), data) - 0.5) < 0.1
+
+
+def bare_graph(num_users: int, num_items: int, edge_index: Tensor | None = None,
+               text_dim: int = 0, image_dim: int = 0) -> TrainGraph:
+    """A training graph without attributes; random features of the given widths, all present."""
+    return TrainGraph(edge_index=torch.zeros(2, 0, dtype=torch.long) if edge_index is None
+                      else edge_index, num_users=num_users,
+                      x_text=torch.randn(num_items, text_dim),
+                      x_image=torch.randn(num_items, image_dim),
+                      has_text=torch.full((num_items,), text_dim > 0),
+                      has_image=torch.full((num_items,), image_dim > 0),
+                      attr=torch.zeros(num_items, 0, dtype=torch.long), attribute_names=[],
+                      num_values=[])
 
 
 # ---------------------------------------------------------------------- LightGCN specifics
@@ -186,11 +204,11 @@ def small_edges() -> Tensor:
 def test_lightgcn_propagation_equals_pyg_get_embedding():
     edges = small_edges()
     torch.manual_seed(0)
-    model = LightGCNRanker(5, 6, edges, embedding_dim=4, num_layers=3)
+    model = LightGCNRanker(5, 6, embedding_dim=4, num_layers=3)
     reference = LightGCN(11, 4, 3)  # PyG's own path: gcn_norm + scatter over edge_index
     reference.embedding.weight.data.copy_(model.gnn.embedding.weight.data)
     expected = reference.get_embedding(to_homogeneous_edges(edges, 5))
-    out = model.propagate()
+    out = model.propagate(bare_graph(5, 6, edges))
     assert torch.allclose(out, expected, atol=1e-6)
     assert torch.allclose(out[5 + 5], reference.embedding.weight[10] / 4)  # isolated item
     # gradients agree too (the sparse product's backward reuses the symmetric matrix)
@@ -209,67 +227,78 @@ def test_normalized_adjacency_is_symmetric_gcn_norm():
     assert adj[:, 5 + 5].abs().sum() == 0
 
 
-def test_lightgcn_tables_cache_and_refresh():
-    data = toy_graph()
-    model = build('lightgcn', data, embedding_dim=8).eval()
-    users = torch.arange(U)
-    first = model.user_table(users)
-    items = model.item_table(data['item'])
-    assert torch.equal(model.user_table(users), first)
-    cached = model._table[1]
-    model.user_table(users)
-    assert model._table[1] is cached  # one propagation per evaluation pass
+def test_lightgcn_adjacency_is_memoised_on_the_graph_and_tables_follow_the_weights():
+    """The normalised adjacency is built once per graph (on the graph, not the model); the
+    tables hold no cache of their own, so an in-place optimiser step shows at once."""
+    graph = TrainGraph.from_data(toy_graph())
+    model = build('lightgcn', graph, embedding_dim=8).eval()
+    first = model.tables(graph)
+    adj = lightgcn_adjacency(graph)
+    second = model.tables(graph)
+    assert torch.equal(second.user, first.user) and torch.equal(second.item, first.item)
+    assert lightgcn_adjacency(graph) is adj  # one normalisation per graph
     with torch.no_grad():
         model.gnn.embedding.weight.mul_(2.0)  # an optimiser step changes weights in place
-    assert torch.allclose(model.user_table(users), 2 * first, atol=1e-6)
-    assert torch.allclose(model.item_table(data['item']), 2 * items, atol=1e-6)
-    model.train()
-    assert model._table is None
+    doubled = model.tables(graph)
+    assert torch.allclose(doubled.user, 2 * first.user, atol=1e-6)
+    assert torch.allclose(doubled.item, 2 * first.item, atol=1e-6)
+    assert lightgcn_adjacency(graph) is adj
+    # the model keeps no tensor besides its parameters and buffers (no graph, no cache)
+    assert not [k for k, v in vars(model).items() if isinstance(v, Tensor)]
 
 
-def test_lightgcn_deep_copies_and_reloads_without_its_caches():
-    data = toy_graph()
-    model = build('lightgcn', data, embedding_dim=8).eval()
-    table = model.item_table(data['item'])              # builds the CSR and the table cache
+def test_lightgcn_deep_copies_and_reloads_because_it_holds_no_graph():
+    graph = TrainGraph.from_data(toy_graph())
+    model = build('lightgcn', graph, embedding_dim=8).eval()
+    table = model.tables(graph).item                      # builds the graph's CSR adjacency
     clone = copy.deepcopy(model)
-    assert clone._adj is None and torch.equal(clone.item_table(data['item']), table)
-    fresh = build('lightgcn', data, embedding_dim=8)
+    assert clone.gnn.embedding.weight.data_ptr() != model.gnn.embedding.weight.data_ptr()
+    assert torch.equal(clone.tables(graph).item, table)
+    with torch.no_grad():
+        clone.gnn.embedding.weight.zero_()                # the copy is independent
+    assert torch.equal(model.tables(graph).item, table)
+    fresh = build('lightgcn', graph, embedding_dim=8)
     with torch.no_grad():
         fresh.gnn.embedding.weight.zero_()
     fresh.load_state_dict(model.state_dict())
-    assert torch.equal(fresh.eval().item_table(data['item']), table)
+    assert torch.equal(fresh.eval().tables(graph).item, table)
 
 
-def test_lightgcn_from_graph_uses_training_edges_only():
+def test_lightgcn_propagates_over_training_edges_only():
     data = toy_graph()
-    model = build('lightgcn', data)
-    assert torch.equal(model.edge_index, train_edges(data))
-    assert 'edge_index' not in model.state_dict()
-    with pytest.raises(ConfigError, match='edge_index'):
-        LightGCNRanker(2, 2, torch.tensor([[0, 2], [0, 1]]))
+    graph = TrainGraph.from_data(data)
+    model = build('lightgcn', graph)
+    assert (model.num_users, model.num_items) == (U, I)
+    assert set(model.state_dict()) == {'gnn.embedding.weight', 'gnn.alpha'}
+    store = data[INTERACTS]
+    train = store.edge_index[:, store.split == TRAIN]
+    assert torch.equal(graph.edge_index, train)
+    adj = lightgcn_adjacency(graph).to_dense()
+    assert torch.equal(adj, normalized_adjacency(train, U, I).to_dense())
+    held = store.edge_index[:, store.split == VALID]
+    assert held.size(1) > 0 and adj[held[0], U + held[1]].abs().sum() == 0
 
 
 # ---------------------------------------------------------------------- VBPR specifics
 def test_vbpr_ignores_features_of_missing_modalities():
-    data = toy_graph()
-    model = build('vbpr', data, embedding_dim=8)
-    store = data['item']
-    item = torch.tensor([1, 3])  # has_image[1] is False, has_text[3] is False
+    data, noisy = toy_graph(), toy_graph()
+    store = noisy['item']
     assert not store.has_image[1] and not store.has_text[3]
-    user = torch.tensor([0, 0])
-    args = (store.x_text[item], store.x_image[item], store.has_text[item], store.has_image[item])
+    store.x_text = store.x_text + 5 * (~store.has_text).float().unsqueeze(-1)
+    store.x_image = store.x_image + 5 * (~store.has_image).float().unsqueeze(-1)
+    graph, noisy_graph = TrainGraph.from_data(data), TrainGraph.from_data(noisy)
+    model = build('vbpr', graph, embedding_dim=8)
+    user, item = torch.tensor([0, 0]), torch.tensor([1, 3])  # no image, no text
     with torch.no_grad():
-        base = model(user, item, *args)
-        noisy = model(user, item, args[0] + 5 * (~args[2]).float().unsqueeze(-1),
-                      args[1] + 5 * (~args[3]).float().unsqueeze(-1), *args[2:])
-    assert torch.allclose(base, noisy)
+        base = direct_scores(model, graph, user, item)
+        changed = direct_scores(model, noisy_graph, user, item)
+    assert torch.allclose(base, changed)
+    assert torch.allclose(model.tables(graph).item, model.tables(noisy_graph).item)
 
 
 def test_vbpr_needs_features():
     with pytest.raises(ConfigError, match='text or image'):
         VBPR(3, 4, text_dim=0, image_dim=0)
     model = VBPR(3, 4, text_dim=0, image_dim=5, embedding_dim=2, feature_dim=3)
-    store = {'x_text': torch.zeros(4, 0), 'x_image': torch.randn(4, 5),
-             'has_text': torch.zeros(4, dtype=torch.bool),
-             'has_image': torch.ones(4, dtype=torch.bool)}
-    assert model.item_table(store).shape == (4, 1, 2 + 3 + 2)
+    tables = model.tables(bare_graph(3, 4, image_dim=5))
+    assert tables.item.shape == (4, 1, 2 + 3 + 2) and tables.user.shape == (3, 1, 2 + 3 + 2)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from addrl_graph.training.checkpoint import load_checkpoint, save_checkpoint
+from addrl_graph.training.runs import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from addrl_graph.errors import CheckpointError
 
 
@@ -11,6 +11,18 @@ def test_round_trip_and_sidecar(tmp_path):
     loaded, info = load_checkpoint(tmp_path, 'best')
     assert torch.equal(loaded['model']['w'], state['model']['w'])
     assert info['epoch'] == 3 and len(info['sha256']) == 64
+    assert info['format_version'] == FORMAT_VERSION
+
+
+def test_unknown_format_version_is_refused_by_name(tmp_path):
+    import json
+
+    save_checkpoint(tmp_path, 'last', {'x': torch.ones(3)}, {})
+    sidecar = tmp_path / 'last.json'
+    info = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(dict(info, format_version=99)))
+    with pytest.raises(CheckpointError, match='format version 99'):
+        load_checkpoint(tmp_path, 'last')
 
 
 def test_corruption_and_missing_are_reported(tmp_path):

@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import TRAIN, load_graph, split_edges
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.distributed import DistContext, shard_indices
 from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.training.train import TrainConfig, train
@@ -74,9 +75,9 @@ def _spawn(fn, args: tuple, nprocs: int, timeout: float = 300.0) -> None:
 def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> None:
     import torch.distributed as dist
 
-    from addrl_graph.distributed import data_parallel, shutdown
-    from addrl_graph.nn.losses import addrl_loss
+    from addrl_graph.distributed import shutdown
     from addrl_graph.nn.model import ADDRL
+    from addrl_graph.training.train import _data_parallel
 
     torch.set_num_threads(1)
     # loopback only: gloo otherwise picks the interface of the host name
@@ -86,18 +87,19 @@ def _worker(rank: int, world: int, port: int, graph_dir: str, out_dir: str) -> N
     ctx = DistContext(rank, world, rank, 'gloo')
     try:
         data, meta = load_graph(graph_dir)
-        # 1) one step on this rank's half of a fixed batch
+        graph = TrainGraph.from_data(data, meta)
+        # 1) one step on this rank's half of a fixed batch, through the trainer's DDP wrapper
         torch.manual_seed(0)
-        model = ADDRL.from_graph(data, meta, ModelConfig(**MODEL))
+        model = ADDRL.from_graph(graph, ModelConfig(**MODEL))
         batch = _half(next(iter(make_train_loader(data, batch_size=32, num_neg=2, seed=0))),
                       rank, world)
-        objective = data_parallel(model, addrl_loss, torch.device('cpu'))  # keep it alive
-        loss, _ = objective(model, batch)                                      # until backward
+        ddp = _data_parallel(model, torch.device('cpu'))  # keep it alive until backward
+        loss, _ = ddp(batch, graph)
         loss.backward()
         if rank == 0:
             torch.save({n: p.grad for n, p in model.named_parameters()},
                        os.path.join(out_dir, 'grads.pt'))
-        del objective, loss      # free the DDP reducer while its process group is alive
+        del ddp, loss      # free the DDP reducer while its process group is alive
         # 2) a whole training run
         train(graph_dir, os.path.join(out_dir, 'ddp'), TrainConfig(**TRAINING),
               ModelConfig(**MODEL), progress=False, distributed=ctx)
@@ -120,17 +122,17 @@ def medium_graph_dir(tmp_path):
 
 
 def test_two_gloo_processes_match_one_process(medium_graph_dir, tmp_path):
-    from addrl_graph.nn.losses import addrl_loss
     from addrl_graph.nn.model import ADDRL
 
     _spawn(_worker, (2, _free_port(), str(medium_graph_dir), str(tmp_path)), nprocs=2)
 
     # the averaged gradient of two half batches is the gradient of the whole batch
     data, meta = load_graph(medium_graph_dir)
+    graph = TrainGraph.from_data(data, meta)
     torch.manual_seed(0)
-    model = ADDRL.from_graph(data, meta, ModelConfig(**MODEL))
+    model = ADDRL.from_graph(graph, ModelConfig(**MODEL))
     batch = next(iter(make_train_loader(data, batch_size=32, num_neg=2, seed=0)))
-    addrl_loss(model, batch)[0].backward()
+    model(batch, graph)[0].backward()
     grads = torch.load(tmp_path / 'grads.pt', weights_only=True)
     for name, p in model.named_parameters():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -1,4 +1,5 @@
-"""Full-ranking evaluation: hand-computed metrics, masking, user selection, blocked scorer."""
+"""Full-ranking evaluation: hand-computed metrics, masking, user selection, blocked scorer,
+models evaluated through their ranking tables."""
 from __future__ import annotations
 
 from math import log2
@@ -6,12 +7,14 @@ from math import log2
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from addrl_graph.data.schema import TEST, TRAIN, VALID
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
-from addrl_graph.metrics.evaluate import Ranker, chunk_scores, evaluate
+from addrl_graph.metrics.evaluate import evaluate
+from addrl_graph.nn.scoring import ChunkTables, chunk_scores
 from addrl_graph.metrics.ranking import LinkPredAuthorsNDCG, ranking_metrics
 from addrl_graph.testing import graph_from_interactions
 
@@ -36,18 +39,22 @@ def graph() -> HeteroData:
     return graph_from_interactions(t[:, 0], t[:, 1], t[:, 2], num_users=3, num_items=6)[0]
 
 
-class TableRanker:
-    """Identity ranker whose score matrix is given: user rows are SCORES, items are one-hot."""
-    chunk_activation = 'identity'
+def TableRanker(scores: Tensor, activation: str = 'identity') -> ChunkTables:
+    """Ranking tables whose score matrix is given: user rows are ``scores``, items one-hot."""
+    return ChunkTables(scores.unsqueeze(1), torch.eye(scores.size(1)).unsqueeze(1),  # [U|I, 1, I]
+                       activation)
 
+
+class TableModel(nn.Module):
+    """A model that ranks through :func:`TableRanker`'s tables and records how it was asked."""
     def __init__(self, scores: Tensor) -> None:
-        self.scores = scores
+        super().__init__()
+        self.scores = nn.Parameter(scores.clone())
+        self.calls: list[tuple[TrainGraph, bool]] = []
 
-    def item_table(self, item_store) -> Tensor:
-        return torch.eye(self.scores.size(1)).unsqueeze(1)  # [I, 1, I]
-
-    def user_table(self, user_id: Tensor) -> Tensor:
-        return self.scores[user_id].unsqueeze(1)  # [B, 1, I]
+    def tables(self, graph: TrainGraph) -> ChunkTables:
+        self.calls.append((graph, self.training))
+        return TableRanker(self.scores.detach())
 
 
 def test_valid_metrics_by_hand(graph):
@@ -141,7 +148,10 @@ def test_blocked_softplus_equals_naive(blocks):
     g = torch.Generator().manual_seed(0)
     user, item = torch.randn(37, 3, 5, generator=g), torch.randn(53, 3, 5, generator=g)
     naive = F.softplus(torch.einsum('bkd,ikd->bik', user, item)).sum(-1)  # [B, I, K]
-    assert torch.allclose(chunk_scores(user, item, 'softplus', *blocks), naive, atol=1e-5)
+    user_block, item_block, num_workers = blocks
+    assert torch.allclose(chunk_scores(user, item, 'softplus', user_block=user_block,
+                                       item_block=item_block, num_workers=num_workers),
+                          naive, atol=1e-5)
 
 
 def test_identity_path_is_one_matmul():
@@ -153,24 +163,37 @@ def test_identity_path_is_one_matmul():
 
 
 def test_softplus_ranker_through_evaluate(graph):
-    class SoftplusRanker(TableRanker):
-        chunk_activation = 'softplus'
     # one chunk of width I: softplus is monotone, so the ranking and metrics are unchanged
-    a = evaluate(SoftplusRanker(SCORES), graph, 'test', ks=(2, 4), progress=False)
+    a = evaluate(TableRanker(SCORES, 'softplus'), graph, 'test', ks=(2, 4), progress=False)
     b = evaluate(TableRanker(SCORES), graph, 'test', ks=(2, 4), progress=False)
     assert a == pytest.approx(b)
-    assert isinstance(SoftplusRanker(SCORES), Ranker)
+
+
+def test_a_model_is_evaluated_through_its_tables_of_the_train_graph(graph):
+    model = TableModel(SCORES).train()
+    out = evaluate(model, graph, 'test', ks=(2, 4), progress=False)
+    assert out == pytest.approx(evaluate(TableRanker(SCORES), graph, 'test', ks=(2, 4),
+                                         progress=False))
+    (seen, training), = model.calls  # tables computed once, in eval mode ...
+    assert not training and model.training  # ... and the mode restored
+    assert isinstance(seen, TrainGraph)
+    assert sorted(seen.edge_index.t().tolist()) == sorted(map(list, EDGES[TRAIN]))
+    given = TrainGraph.from_data(graph)
+    evaluate(model, graph, 'valid', ks=(2,), progress=False, graph=given)
+    assert model.calls[-1][0] is given
 
 
 def test_bad_arguments_and_state_restored(graph):
     with pytest.raises(ConfigError, match='split'):
         evaluate(TableRanker(SCORES), graph, 'train', progress=False)
-    bad = TableRanker(SCORES)
-    bad.chunk_activation = 'relu'
-    with pytest.raises(ConfigError, match='chunk_activation'):
-        evaluate(bad, graph, progress=False)
+    with pytest.raises(ConfigError, match='chunk activation'):
+        TableRanker(SCORES, 'relu')
+    with pytest.raises(ConfigError, match='chunk activation'):
+        chunk_scores(torch.zeros(2, 1, 4), torch.zeros(5, 1, 4), 'relu')
     with pytest.raises(ConfigError, match='same'):
         chunk_scores(torch.zeros(2, 3, 4), torch.zeros(5, 2, 4))
+    with pytest.raises(ConfigError, match='5 rows for 6 items'):
+        evaluate(TableRanker(SCORES[:, :5]), graph, progress=False)
     threads = torch.get_num_threads()
     evaluate(TableRanker(SCORES), graph, progress=False, num_threads=1)
     assert torch.get_num_threads() == threads

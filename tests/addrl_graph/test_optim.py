@@ -2,10 +2,10 @@
 import pytest
 import torch
 
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
 from addrl_graph.loader.link_loader import make_train_loader
-from addrl_graph.nn.losses import addrl_loss
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.training.optim import LazyAdam, make_optimizer
 from addrl_graph.testing import PAPER_MODEL
@@ -17,19 +17,21 @@ PAPER = PAPER_MODEL
 
 def test_only_the_batch_rows_move(tiny_graph, one_thread):
     data, meta = tiny_graph
+    graph = TrainGraph.from_data(data, meta)
     torch.manual_seed(0)
-    model = ADDRL.from_graph(data, meta, ModelConfig(**PAPER, d_chunk=8))
+    model = ADDRL.from_graph(graph, ModelConfig(**PAPER, d_chunk=8))
     optimizer = make_optimizer(model, 1e-2, sparse_embeddings=True)
     assert isinstance(optimizer, LazyAdam)
     batch = next(iter(make_train_loader(data, batch_size=3, num_neg=2)))
-    before = model.user_embedding.weight.detach().clone()
-    loss, _ = addrl_loss(model, batch)
+    users = model.id_encoder.user_embedding
+    before = users.weight.detach().clone()
+    loss, _ = model(batch, graph)
     optimizer.zero_grad()
     loss.backward()
-    assert model.user_embedding.weight.grad.is_sparse
-    assert not model.text_proj.weight.grad.is_sparse
+    assert users.weight.grad.is_sparse
+    assert not model.views.text_proj.weight.grad.is_sparse
     optimizer.step()
-    moved = (model.user_embedding.weight.detach() != before).any(1)
+    moved = (users.weight.detach() != before).any(1)
     assert set(moved.nonzero().view(-1).tolist()) == set(batch.user_id.tolist())
 
 
@@ -41,15 +43,15 @@ def _graph_dir(tmp_path, tiny_graph):
 
 
 def test_sparse_run_trains_and_its_optimizer_state_reloads(tmp_path, tiny_graph, one_thread):
-    from addrl_graph.training.checkpoint import load_checkpoint
+    from addrl_graph.training.runs import load_checkpoint
     graph = _graph_dir(tmp_path, tiny_graph)
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, sparse_embeddings=True)
     results = train(graph, tmp_path / 'run', config, ModelConfig(**PAPER, d_chunk=8),
                     progress=False)
     assert results['test']['recall@20'] >= 0
     state, _ = load_checkpoint(tmp_path / 'run', 'last')
-    optimizer = make_optimizer(ADDRL.from_graph(*tiny_graph, ModelConfig(**PAPER, d_chunk=8)), 1e-2,
-                               True)
+    model = ADDRL.from_graph(TrainGraph.from_data(*tiny_graph), ModelConfig(**PAPER, d_chunk=8))
+    optimizer = make_optimizer(model, 1e-2, True)
     optimizer.load_state_dict(state['optimizer'])
     steps = optimizer.sparse.state_dict()['state'][0]['step']
     assert int(steps) == 3 * -(-len(tiny_graph[0]['user', 'interacts', 'item'].split
@@ -69,6 +71,6 @@ def test_sparse_embeddings_refused_where_tables_are_dense(tmp_path, tiny_graph):
                                              num_neighbors=[3, 3]),
           ModelConfig(id_encoder='lightgcn', encoder_layers=2, d_chunk=8), progress=False)
     dense = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))]).state_dict()
-    model = ADDRL.from_graph(*tiny_graph, ModelConfig(**PAPER, d_chunk=8))
+    model = ADDRL.from_graph(TrainGraph.from_data(*tiny_graph), ModelConfig(**PAPER, d_chunk=8))
     with pytest.raises(ConfigError, match='dense Adam state'):
         make_optimizer(model, 1e-2, True).load_state_dict(dense)

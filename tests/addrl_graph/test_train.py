@@ -106,5 +106,6 @@ def test_checkpoint_for_other_node_counts_names_the_parameter(small_graph_dir, t
     save_tiny_graph(tmp_path / 'g7', attributes=small_meta['attributes'])   # 12 users, not 600
     train(small_graph_dir, tmp_path / 'run', TrainConfig(epochs=1), progress=False)
     # default model: K = 4 attributes + 1 free chunk, of 64 each
-    with pytest.raises(CheckpointError, match=r'user_embedding\.weight has shape \(600, 320\)'):
+    with pytest.raises(CheckpointError,
+                       match=r'id_encoder\.user_embedding\.weight has shape \(600, 320\)'):
         load_run_model(tmp_path / 'run', data_dir=tmp_path / 'g7')
