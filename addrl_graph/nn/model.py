@@ -161,6 +161,8 @@ class ADDRL(nn.Module):
         """The ID chunks of every user ``[U, K, d]`` and every view of every item, without
         gradients, ``batch_size`` items a step."""
         users, ids = self.id_encoder(graph)
+        # a view of a parameter (the embedding encoder's) keeps requires_grad under no_grad
+        users = users.detach()
         parts = [self.views(ids[start:start + batch_size],
                             *graph.item_features(slice(start, start + batch_size)))
                  for start in range(0, self.num_items, batch_size)]
@@ -176,8 +178,7 @@ class ADDRL(nn.Module):
         users, items = self.chunks(graph)
         if self.config.chunk_norm:
             users = F.normalize(users, p=2, dim=-1)
-        # a view of a parameter keeps requires_grad even under no_grad: detach the tables
-        return ChunkTables(users.detach(), items.fused, self.chunk_activation, items.weights)
+        return ChunkTables(users, items.fused, self.chunk_activation, items.weights)
 
 
 def _check_attributes(names: list[str], num_values: list[int], free_chunks: int) -> None:

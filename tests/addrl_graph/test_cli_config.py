@@ -8,8 +8,8 @@ import pytest
 from addrl_graph.cli.main import main
 from addrl_graph.cli.config import parse, to_yaml
 from addrl_graph.nn.config import BaselineConfig, ModelConfig
-from addrl_graph.training.registry import MODEL_DEFAULTS
-from addrl_graph.training.train import TrainConfig
+from addrl_graph.nn.registry import MODEL_DEFAULTS
+from addrl_graph.training.config import TrainConfig
 
 
 @pytest.fixture
@@ -65,8 +65,8 @@ def test_json_file_and_both_spellings(tmp_path, folders):
     ('lr: 0.01\nlearning_rate: 0.1\n', "'learning_rate' is not accepted"),
     ('baseline: {depth: 2}\n', "'baseline.depth' is not accepted"),
     ('lr: fast\n', "lr: expected float | None (got 'fast')"),
-    ('chunk_norm: maybe\n', "chunk_norm: expected bool (got 'maybe')"),
-    ('d_chunk: 0\n', 'd_chunk must be a positive int (got 0)'),  # ModelConfig.validate()
+    ('chunk_norm: maybe\n', "--chunk-norm: expected bool (got 'maybe')"),
+    ('d_chunk: 0\n', 'd_chunk must be a positive int (got 0)'),  # ModelConfig's constructor
     ('baseline: {l2: -1}\n', 'baseline config l2 must be None or a number >= 0'),
 ])
 def test_bad_file_exits_2_naming_the_key(tmp_path, folders, capsys, text, message):

@@ -9,8 +9,8 @@ import torch
 
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import INTERACTS, TRAIN, VALID
+from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
-from addrl_graph.metrics.evaluate import chunk_scores
 from addrl_graph.explain.explainer import Explainer, chunk_names, explain, recommend
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.explain.studies import value_shares
@@ -18,6 +18,15 @@ from addrl_graph.explain.studies import value_shares
 
 def _some_users(ex, n=5):
     return ex.meta['users'][:n]
+
+
+def _model_scores(model, data, meta, u):
+    """``[I]`` scores of user ``u`` (``[1]``) with every item as the training loss computes them
+    (:meth:`ADDRL.chunk_scores`, Eq. 11), on a training graph of its own: a path apart from the
+    ranking tables the explainer scores with."""
+    users, items = model.chunks(TrainGraph.from_data(data, meta))
+    with torch.no_grad():
+        return model.chunk_scores(users[u], items.fused.unsqueeze(0)).sum(-1)[0]
 
 
 def test_chunk_names():
@@ -30,7 +39,7 @@ def test_terms_sum_to_the_models_score(explainer):
     user = _some_users(ex, 1)[0]
     lists = recommend(ex, user, k=5, exclude_seen=False)
     u = ex.user_index(user)
-    full = chunk_scores(ex.model.user_table(u), ex.model.item_table(ex.data['item']))[0]
+    full = _model_scores(ex.model, ex.data, ex.meta, u)
     for r in lists[user]:
         i = int(ex.item_index(r.item))
         assert r.score == pytest.approx(sum(r.terms.values()), rel=1e-5)
@@ -167,11 +176,12 @@ def test_cli_in_process(explainer, addrl_run, capsys, tmp_path):
 def test_every_id_encoder_explains_and_controls(tiny_graph, encoder, one_thread):
     data, meta = tiny_graph
     torch.manual_seed(0)
-    model = ADDRL.from_graph(data, meta, ModelConfig(id_encoder=encoder, d_chunk=8)).eval()
+    model = ADDRL.from_graph(TrainGraph.from_data(data, meta),
+                             ModelConfig(id_encoder=encoder, d_chunk=8)).eval()
     user = meta['users'][2]
     u = torch.tensor([2])
     # the explainer ranks with the encoder's propagated ID chunks, as the evaluator does
-    full = chunk_scores(model.user_table(u), model.item_table(data['item']))[0]
+    full = _model_scores(model, data, meta, u)
     recs = recommend(model, user, k=5, exclude_seen=False, data=data, meta=meta)[user]
     assert [meta['items'].index(r.item) for r in recs] == full.topk(5).indices.tolist()
     control = {'price': 2.0, 'brand': -1.0}

@@ -16,18 +16,20 @@ from torch_geometric.sampler import (
 )
 
 from addrl_graph.loader.batch import SampledGraph
+from addrl_graph.cli.config import parse
 from addrl_graph.cli.main import main
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, has_edge, split_edges
-from addrl_graph.nn.encoders import ATTRIBUTE_ENCODERS, build_encoder
+from addrl_graph.data.train_graph import TrainGraph
+from addrl_graph.nn.encoders import ATTRIBUTE_ENCODERS, ChunkSizes, LightGCNEncoder
 from addrl_graph.errors import ConfigError
 from addrl_graph.metrics.evaluate import evaluate
 from addrl_graph.loader.link_loader import make_train_loader, sampled_graph, train_graph
-from addrl_graph.nn.losses import addrl_loss
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.loader.neighbors import NeighborIndex
 from addrl_graph.loader.sampler import TripletSampler
-from addrl_graph.training.train import TrainConfig, _check_same_run, run_config, train
+from addrl_graph.training.config import TrainConfig, run_config
+from addrl_graph.training.train import _check_same_run, train
 from addrl_graph import testing
 from addrl_graph.testing import SMALL_PRESET_MODEL
 
@@ -43,6 +45,12 @@ def sparse_graph():
     return testing.tiny_graph(num_users=150, num_items=200, per_user=4)
 
 
+@pytest.fixture(scope='module')
+def full_graph(sparse_graph) -> TrainGraph:
+    """The whole training graph of :func:`sparse_graph`, which full-graph encoding reads."""
+    return TrainGraph.from_data(*sparse_graph)
+
+
 def first_batch(data, num_neighbors, name='lightgcn', seed=0, batch_size=4):
     loader = make_train_loader(data, batch_size=batch_size, num_neg=2, seed=seed,
                                backend='pure', num_neighbors=num_neighbors,
@@ -50,12 +58,11 @@ def first_batch(data, num_neighbors, name='lightgcn', seed=0, batch_size=4):
     return next(iter(loader)).validate()
 
 
-def random_model(graph, name: str, **config) -> ADDRL:
+def random_model(graph: TrainGraph, name: str, **config) -> ADDRL:
     """An ADDRL with the ``name`` encoder whose parameters are all random (no zero bias)."""
-    data, meta = graph
     torch.manual_seed(0)
     config.setdefault('encoder_layers', 2)
-    model = ADDRL.from_graph(data, meta, ModelConfig(d_chunk=D, id_encoder=name, **config))
+    model = ADDRL.from_graph(graph, ModelConfig(d_chunk=D, id_encoder=name, **config))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -156,7 +163,7 @@ def test_sampled_graph_puts_repaired_seeds_first():
 
 
 @pytest.mark.filterwarnings("ignore:Using 'NeighborSampler' without a 'pyg-lib'")
-def test_pyg_backend_batches_carry_their_subgraph(sparse_graph, monkeypatch):
+def test_pyg_backend_batches_carry_their_subgraph(sparse_graph, full_graph, monkeypatch):
     """``LinkNeighborLoader`` end to end, its compiled kernel replaced by the pure sampler
     (every neighbour, 2 hops): same sub-graph contract, and LightGCN on it is exact."""
     data, _ = sparse_graph
@@ -171,12 +178,12 @@ def test_pyg_backend_batches_carry_their_subgraph(sparse_graph, monkeypatch):
     torch.manual_seed(0)
     loader = make_train_loader(data, batch_size=4, num_neg=2, backend='pyg',
                                num_neighbors=[-1, -1])
-    model = random_model(sparse_graph, 'lightgcn')
+    model = random_model(full_graph, 'lightgcn')
     with torch.no_grad():
-        full_user = model.id_tables()[0]
+        full_user = model.id_encoder(full_graph)[0]
         for batch in list(loader)[:5]:
-            batch.validate()
-            user = model.user_chunks(batch.user_id, batch.graph)
+            assert batch.validate().graph is not None
+            user, _ = model.id_chunks(batch, full_graph)  # on the batch's sampled graph
             torch.testing.assert_close(user, full_user[batch.user_id], rtol=1e-5, atol=1e-5)
 
 
@@ -184,59 +191,60 @@ def test_pyg_backend_batches_carry_their_subgraph(sparse_graph, monkeypatch):
 @pytest.mark.parametrize('name, layers, config', [
     ('lightgcn', 3, {}), ('gcn', 2, {}), ('gcn', 2, {'attribute_aware': True}),
     ('sage', 2, {}), ('sage', 2, {'attribute_aware': True})])
-def test_all_neighbours_give_the_full_graph_outputs(sparse_graph, name, layers, config):
-    model = random_model(sparse_graph, name, encoder_layers=layers, **config)
+def test_all_neighbours_give_the_full_graph_outputs(sparse_graph, full_graph, name, layers,
+                                                   config):
+    model = random_model(full_graph, name, encoder_layers=layers, **config)
     batch = first_batch(sparse_graph[0], [-1] * layers, name)
     with torch.no_grad():
-        full_user, full_item = model.id_tables()
-        user = model.user_chunks(batch.user_id, batch.graph)
-        item = model.item_chunks(batch.item_id, batch.x_text, batch.x_image, batch.has_text,
-                                 batch.has_image, batch.graph).id
+        full_user, full_item = model.id_encoder(full_graph)
+        user, item = model.id_chunks(batch, full_graph)  # on the batch's sampled graph
     torch.testing.assert_close(user, full_user[batch.user_id], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(item, full_item[batch.item_id], rtol=1e-5, atol=1e-5)
     assert batch.graph.nodes('user').numel() < sparse_graph[0]['user'].num_nodes
 
 
-def test_sampled_lightgcn_is_unbiased(sparse_graph):
+@torch.no_grad()
+def test_sampled_lightgcn_is_unbiased(sparse_graph, full_graph):
     """One layer, one neighbour per node: the mean over draws approaches the full graph."""
     data, _ = sparse_graph
-    encoder = build_encoder('lightgcn', data['user'].num_nodes, data['item'].num_nodes,
-                            split_edges(data, TRAIN), num_layers=1)
+    encoder = LightGCNEncoder(ChunkSizes(150, 200, num_chunks=1, d_chunk=D), num_layers=1)
     users = torch.arange(20)
     g = torch.Generator().manual_seed(0)
-    ego_user, ego_item = torch.randn(150, 1, D, generator=g), torch.randn(200, 1, D, generator=g)
-    full = encoder(ego_user, ego_item)[0][users]
+    encoder.user_embedding.weight.copy_(torch.randn(150, D, generator=g))
+    encoder.item_embedding.weight.copy_(torch.randn(200, D, generator=g))
+    full = encoder(full_graph)[0][users]
     index = NeighborIndex(train_graph(data).node_type_subgraph(['user', 'item']))
     draws = []
     for _ in range(400):
         node, row, col, _ = index.sample({'user': users}, [1], g)
+        degree = {r: full_graph.in_degree(r)[node[r[2]]] for r in (INTERACTS, REV_INTERACTS)}
         graph = SampledGraph(node, {r: torch.stack([row[r], col[r]]) for r in row},
-                             {'user': users.numel()})
-        draws.append(encoder(ego_user[node['user']], ego_item[node['item']], graph)[0][:20])
+                             {'user': users.numel()}, degree)
+        draws.append(encoder(graph)[0][:20])
     mean = torch.stack(draws).mean(dim=0)
     assert (mean - full).abs().max() < 0.1 < (draws[0] - full).abs().max()
 
 
-def test_attribute_encoders_refuse_a_graph_without_attribute_values(sparse_graph):
-    model = random_model(sparse_graph, 'sage')
+def test_attribute_encoders_refuse_a_graph_without_attribute_values(sparse_graph, full_graph):
+    model = random_model(full_graph, 'sage')
     batch = first_batch(sparse_graph[0], [3, 2], 'lightgcn')  # users and items only
     with pytest.raises(ConfigError, match='attribute_neighbors=True'):
-        addrl_loss(model, batch)
+        model(batch, full_graph)
 
 
 @pytest.mark.parametrize('name', ['lightgcn', 'gcn', 'sage'])
-def test_chunks_never_mix_on_a_sampled_graph(sparse_graph, name):
-    model = random_model(sparse_graph, name)
+def test_chunks_never_mix_on_a_sampled_graph(sparse_graph, full_graph, name):
+    model = random_model(full_graph, name)
     graph = first_batch(sparse_graph[0], [3, 2], name).graph
-    K = model.num_chunks
-    user = model.user_embedding(graph.nodes('user')).view(-1, K, D).detach()
-    item = model.item_embedding(graph.nodes('item')).view(-1, K, D).detach()
+    K, encoder = model.num_chunks, model.id_encoder
+    first_seed = graph.nodes('user')[0]
     with torch.no_grad():
-        before = model.encoder(user, item, graph)
+        before = encoder(graph)
         for k in range(K):
-            u2 = user.clone()
-            u2[0, k] += 1.0  # the first seed user
-            after = model.encoder(u2, item, graph)
+            ego = encoder.user_embedding.weight[first_seed].clone()
+            encoder.user_embedding.weight[first_seed, k * D:(k + 1) * D] += 1.0  # its chunk k
+            after = encoder(graph)
+            encoder.user_embedding.weight[first_seed] = ego
             others = [j for j in range(K) if j != k]
             for out0, out1 in zip(before, after):
                 torch.testing.assert_close(out1[:, others], out0[:, others], rtol=0, atol=0)
@@ -244,15 +252,16 @@ def test_chunks_never_mix_on_a_sampled_graph(sparse_graph, name):
 
 
 @pytest.mark.parametrize('name', ['lightgcn', 'sage'])
-def test_a_sampled_step_propagates_once_and_touches_its_subgraph_only(sparse_graph, name):
-    model = random_model(sparse_graph, name)
+def test_a_sampled_step_propagates_once_and_touches_its_subgraph_only(sparse_graph, full_graph,
+                                                                      name):
+    model = random_model(full_graph, name)
     batch = first_batch(sparse_graph[0], [3, 2], name, batch_size=8)
     calls = []
-    model.encoder.register_forward_hook(lambda *_: calls.append(1))
-    loss, _ = addrl_loss(model, batch)
+    model.id_encoder.register_forward_hook(lambda *_: calls.append(1))
+    loss, _ = model(batch, full_graph)
     loss.backward()
     assert len(calls) == 1
-    touched = model.user_embedding.weight.grad.abs().sum(dim=1).nonzero().view(-1)
+    touched = model.id_encoder.user_embedding.weight.grad.abs().sum(dim=1).nonzero().view(-1)
     assert touched.numel() > batch.user_id.unique().numel()  # neighbours get gradients too
     assert set(touched.tolist()) <= set(batch.graph.nodes('user').tolist())
 
@@ -280,7 +289,7 @@ def test_lightgcn_trains_on_sampled_neighbourhoods(structure_graph_dir, tmp_path
     # the loss criterion below was calibrated with the synthetic preset's loss balance
     model_config = ModelConfig(**{**SMALL_PRESET_MODEL, 'id_encoder': 'lightgcn'})
     torch.manual_seed(0)
-    untrained = ADDRL.from_graph(data, meta, model_config).eval()
+    untrained = ADDRL.from_graph(TrainGraph.from_data(data, meta), model_config).eval()
     random_recall = evaluate(untrained, data, 'valid', progress=False)['recall@20']
     results = train(structure_graph_dir, tmp_path / 'run',
                     TrainConfig(epochs=4, lr=1e-2, num_neighbors=[10, 10], patience=4),
@@ -293,33 +302,47 @@ def test_lightgcn_trains_on_sampled_neighbourhoods(structure_graph_dir, tmp_path
     assert saved['train']['num_neighbors'] == [10, 10]
 
 
-@pytest.mark.parametrize('train_config, model_config, match', [
-    (TrainConfig(num_neighbors=[10, 10]), ModelConfig(id_encoder='embedding'),
-     "id_encoder='embedding'"),
-    (TrainConfig(model='lightgcn', num_neighbors=[10, 10]),
-     ModelConfig(id_encoder='lightgcn', encoder_layers=2), "model='lightgcn'"),
-    (TrainConfig(num_neighbors=[10]), ModelConfig(id_encoder='sage', encoder_layers=2),
-     'one fan-out per encoder'),
-    (TrainConfig(num_neighbors=[10, 0]), ModelConfig(id_encoder='gcn', encoder_layers=2),
-     r'-1 \(all\)'),
-    (TrainConfig(num_neighbors=[10, -2]), ModelConfig(id_encoder='gcn', encoder_layers=2),
-     r'\(got \[10, -2\]\)'),
-    (TrainConfig(num_neighbors='10,x'), ModelConfig(id_encoder='gcn', encoder_layers=2),
-     "got '10,x'"),
+@pytest.mark.parametrize('num_neighbors, match', [
+    ([10, 0], r'-1 \(all\)'),
+    ([10, -2], r'\(got \[10, -2\]\)'),
+    ('10,x', "got '10,x'"),  # text is the command line's to split (test_command_line_flag)
 ])
-def test_bad_num_neighbors_are_rejected_before_any_work(tmp_path, train_config, model_config,
-                                                        match):
-    with pytest.raises(ConfigError, match=match):  # the graph folder does not even exist
-        train(tmp_path / 'no-graph', tmp_path / 'run', train_config, model_config)
+def test_bad_fan_outs_are_rejected_by_the_config(num_neighbors, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(num_neighbors=num_neighbors)
+
+
+@pytest.mark.parametrize('train_fields, model_config, match', [
+    (dict(num_neighbors=[10, 10]), ModelConfig(id_encoder='embedding'),
+     "model='addrl', which reads no sampled graph"),
+    (dict(model='lightgcn', num_neighbors=[10, 10]),
+     ModelConfig(id_encoder='lightgcn', encoder_layers=2), "model='lightgcn'"),
+    (dict(num_neighbors=[10]), ModelConfig(id_encoder='sage', encoder_layers=2),
+     'one fan-out per encoder'),
+])
+def test_fan_outs_the_model_cannot_use_are_rejected_before_training(tmp_path, train_fields,
+                                                                   model_config, match):
+    """The model declares what its batches need (``batch_needs``, its encoder's layers); the
+    trainer checks ``num_neighbors`` against it before it writes anything."""
+    graph_dir = testing.save_tiny_graph(tmp_path / 'graph')
+    with pytest.raises(ConfigError, match=match):
+        train(graph_dir, tmp_path / 'run', TrainConfig(**train_fields), model_config,
+              progress=False)
     assert not (tmp_path / 'run').exists()
 
 
 def test_command_line_flag(tmp_path, capsys):
-    assert TrainConfig(num_neighbors='10,5').num_neighbors == [10, 5]
-    code = main(['--quiet', 'train', '--data', str(tmp_path / 'no-graph'), '--out',
-                 str(tmp_path / 'run'), '--id-encoder', 'lightgcn', '--encoder-layers', '2',
-                 '--num-neighbors', '10'])
+    folders = ['--data', str(testing.save_tiny_graph(tmp_path / 'graph')), '--out',
+               str(tmp_path / 'run')]
+    assert parse('train', [*folders, '--num-neighbors', '10,5']).train_config.num_neighbors \
+        == [10, 5]
+    code = main(['--quiet', 'train', *folders, '--id-encoder', 'lightgcn', '--encoder-layers',
+                 '2', '--num-neighbors', '10'])
     assert code == 2 and 'one fan-out per encoder layer, 2 (got [10])' in capsys.readouterr().err
+    assert main(['--quiet', 'train', *folders, '--num-neighbors', '10,x']) == 2
+    err = capsys.readouterr().err
+    assert "--num-neighbors: expected comma-separated int" in err and "(got '10,x')" in err
+    assert not (tmp_path / 'run').exists()
 
 
 def test_runs_saved_before_num_neighbors_resume(tiny_graph, tmp_path):

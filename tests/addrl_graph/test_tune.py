@@ -11,7 +11,7 @@ import yaml
 
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
-from addrl_graph.training.train import TrainConfig
+from addrl_graph.training.config import TrainConfig
 from addrl_graph.training.tune import apply_params, load_space, tune
 
 #: A small space over cheap settings so that a trial on the tiny graph takes about a second.
@@ -22,7 +22,7 @@ SPACE = {'lr': {'type': 'float', 'low': 1e-3, 'high': 3e-2, 'log': True},
                             'when': {'id_encoder': ['lightgcn']}}}
 BUDGET = dict(epochs=2, patience=2, batch_size=16, num_neg=2, eval_batch_size=16)
 #: One study worker in its own process: graph, output folder and space file from argv.
-_TUNE = ('import sys\nfrom addrl_graph.training.tune import tune\nfrom addrl_graph.training.train import '
+_TUNE = ('import sys\nfrom addrl_graph.training.tune import tune\nfrom addrl_graph.training.config import '
          'TrainConfig\ntune(sys.argv[1], sys.argv[2], TrainConfig(**{budget!r}), '
          'trials={trials}, space=sys.argv[3], progress=False, heartbeat_s=1, grace_s=2)\n')
 
@@ -71,10 +71,10 @@ def test_three_trials_finish_and_the_best_config_reloads(graph_dir, space_file, 
     # the best trial's run never read the test split
     results = json.loads((Path(study.best_trial.user_attrs['run']) / 'results.json').read_text())
     assert 'test' not in results and results['valid']['recall@20'] == summary.best_value
-    # the file holds a whole, valid configuration
+    # the file holds a whole, valid configuration (the constructors validate)
     baseline = best.pop('baseline')
     train_fields = set(TrainConfig.__dataclass_fields__) - {'baseline'}
-    TrainConfig(**{k: best[k] for k in train_fields}, baseline=baseline).validate()
+    TrainConfig(**{k: best[k] for k in train_fields}, baseline=baseline)
     ModelConfig.from_dict({k: v for k, v in best.items() if k not in train_fields})
 
 
