@@ -94,7 +94,7 @@ def main() -> int:
     p.add_argument('--minutes', type=float, default=2.0, help='training budget per model')
     p.add_argument('--lr', type=float, default=None,
                    help="one Adam rate for every model (default: each model's tuned rate, "
-                        'addrl_graph.training.registry.MODEL_DEFAULTS; --full uses the paper\'s 1e-4)')
+                        'addrl_graph.nn.registry.MODEL_DEFAULTS; --full uses the paper\'s 1e-4)')
     p.add_argument('--epochs', type=int, default=1000)
     p.add_argument('--full', action='store_true',
                    help='paper budget: no time limit, early stopping with patience 50')

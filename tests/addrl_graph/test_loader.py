@@ -9,7 +9,7 @@ from torch_geometric.sampler import EdgeSamplerInput, HeteroSamplerOutput, Neigh
 from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, VALID, TEST, split_edges
 from addrl_graph.errors import ConfigError
-from addrl_graph.loader.link_loader import (has_pyg_sampler, make_train_loader, retain_freed_memory,
+from addrl_graph.loader.link_loader import (has_pyg_sampler, make_train_loader,
                                 train_graph)
 from addrl_graph.loader.sampler import TrainPairs, TripletSampler
 from addrl_graph.testing import graph_from_interactions
@@ -246,7 +246,3 @@ def test_pure_sampler_matches_pyg_metadata_layout():
     assert torch.equal(out.node['item'][pos_index], train[1])
 
 
-def test_retain_freed_memory_is_safe_to_call():
-    assert isinstance(retain_freed_memory(64 << 20), bool)
-    batch = next(iter(make_train_loader(toy_graph(), batch_size=4, backend='pure')))
-    batch.validate()
