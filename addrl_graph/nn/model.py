@@ -156,29 +156,36 @@ class ADDRL(nn.Module):
         return F.softplus((user * item).sum(dim=-1))
 
     # ------------------------------------------------------------------ ranking
+    def _item_blocks(self, graph: TrainGraph, ids: Tensor, batch_size: int):
+        """The views of ``batch_size`` items at a time (:class:`ItemChunks` per block)."""
+        for start in range(0, self.num_items, batch_size):
+            yield self.views(ids[start:start + batch_size],
+                             *graph.item_features(slice(start, start + batch_size)))
+
     @torch.no_grad()
     def chunks(self, graph: TrainGraph, batch_size: int = 4096) -> tuple[Tensor, ItemChunks]:
         """The ID chunks of every user ``[U, K, d]`` and every view of every item, without
         gradients, ``batch_size`` items a step."""
         users, ids = self.id_encoder(graph)
-        # a view of a parameter (the embedding encoder's) keeps requires_grad under no_grad
-        users = users.detach()
-        parts = [self.views(ids[start:start + batch_size],
-                            *graph.item_features(slice(start, start + batch_size)))
-                 for start in range(0, self.num_items, batch_size)]
+        parts = list(self._item_blocks(graph, ids, batch_size))
         items = ItemChunks(*(None if getattr(parts[0], f) is None
                              else torch.cat([getattr(p, f) for p in parts])
                              for f in ('id', 'text', 'image', 'fused', 'weights', 'present')))
-        return users, items
+        # a view of a parameter (the embedding encoder's) keeps requires_grad under no_grad
+        return users.detach(), items
 
     @torch.no_grad()
-    def tables(self, graph: TrainGraph) -> ChunkTables:
+    def tables(self, graph: TrainGraph, batch_size: int = 4096) -> ChunkTables:
         """Ranking tables: user chunks (L2-normalised when ``config.chunk_norm``), fused item
-        chunks and their Eq. 8 fusion weights."""
-        users, items = self.chunks(graph)
+        chunks and their Eq. 8 fusion weights (the other views of a block are dropped as soon
+        as it is fused)."""
+        users, ids = self.id_encoder(graph)
+        fused, weights = zip(*((p.fused, p.weights)
+                               for p in self._item_blocks(graph, ids, batch_size)))
+        users = users.detach()
         if self.config.chunk_norm:
             users = F.normalize(users, p=2, dim=-1)
-        return ChunkTables(users, items.fused, self.chunk_activation, items.weights)
+        return ChunkTables(users, torch.cat(fused), self.chunk_activation, torch.cat(weights))
 
 
 def _check_attributes(names: list[str], num_values: list[int], free_chunks: int) -> None:
