@@ -44,14 +44,6 @@ class SampledGraph:
     num_seeds: dict[str, int]
     full_in_degree: dict[EdgeType, Tensor] = field(default_factory=dict)
 
-    @classmethod
-    def of_seeds(cls, user_id: Tensor, item_id: Tensor) -> SampledGraph:
-        """The graph of a batch's seed nodes alone (its unique users and items, no edges):
-        what an encoder that does not propagate reads."""
-        users, items = user_id.unique(), item_id.unique()
-        return cls({'user': users, 'item': items}, {},
-                   {'user': users.numel(), 'item': items.numel()})
-
     def to(self, device: torch.device | str, non_blocking: bool = False) -> SampledGraph:
         """A copy with every tensor on ``device``."""
         def move(tensors: dict) -> dict:

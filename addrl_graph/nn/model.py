@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
-from addrl_graph.loader.batch import SampledGraph, TripletBatch
+from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.nn.encoders import (ATTRIBUTE_ENCODERS, ChunkEncoder, ChunkSizes,
                                      build_encoder)
@@ -126,11 +126,11 @@ class ADDRL(nn.Module):
     # ------------------------------------------------------------------ training
     def id_chunks(self, batch: TripletBatch, graph: TrainGraph) -> tuple[Tensor, Tensor]:
         """ID chunks of the batch's users ``[B, K, d]`` and items ``[M, K, d]``: propagated on
-        the batch's sampled graph when it carries one, else over ``graph`` (or on the batch's
-        seeds alone for an encoder that does not propagate)."""
+        the batch's sampled graph when it carries one, else over ``graph``; an encoder that
+        does not propagate reads the batch's rows (``id_encoder.rows``)."""
         sub = batch.graph
         if sub is None and not self.id_encoder.propagates:
-            sub = SampledGraph.of_seeds(batch.user_id, batch.item_id)
+            return self.id_encoder.rows(batch.user_id, batch.item_id)
         users, items = self.id_encoder(graph if sub is None else sub)
         if sub is None:
             return users[batch.user_id], items[batch.item_id]

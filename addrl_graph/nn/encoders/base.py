@@ -49,8 +49,8 @@ class ChunkEncoder(nn.Module):
     """Base class: ego ID embeddings in, ID chunks out (see the module docstring).
 
     Attributes:
-        propagates: whether a node's output depends on other nodes. A model gives an encoder
-            that does not the batch's seed nodes only.
+        propagates: whether a node's output depends on other nodes. An encoder that does
+            not offers ``rows(user_id, item_id)``, which a training step reads instead.
 
     Shapes:
         - **forward**: a graph → ``[N_u, K, d]``, ``[N_i, K, d]``
@@ -80,11 +80,18 @@ class ChunkEncoder(nn.Module):
 
 
 class EmbeddingEncoder(ChunkEncoder):
-    """The paper's ID chunks: the ego embeddings themselves."""
+    """The paper's ID chunks: the ego embeddings themselves. A training step reads the batch's
+    rows straight from the tables (:meth:`rows`), with no graph at all."""
     propagates = False
 
     def forward(self, graph: Graph) -> tuple[Tensor, Tensor]:
         return self.ego(graph)
+
+    def rows(self, user_id: Tensor, item_id: Tensor) -> tuple[Tensor, Tensor]:
+        """ID chunks of ``[B]`` users and ``[M]`` items (any order, repeats allowed)."""
+        K, d = self.sizes.num_chunks, self.sizes.d_chunk
+        return (self.user_embedding(user_id).view(-1, K, d),
+                self.item_embedding(item_id).view(-1, K, d))
 
 
 class LayerCombination(ChunkEncoder):
