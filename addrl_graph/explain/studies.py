@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from addrl_graph.data.schema import TEST, TRAIN, split_edges
+from addrl_graph.data.schema import TEST, split_edges
 from addrl_graph.errors import ConfigError
 from addrl_graph.explain.explainer import USER_BLOCK, Explainer
 
@@ -75,7 +75,7 @@ def value_shares(ex: Explainer, users: Tensor, attribute: str, xis: Sequence[flo
 def history_shares(ex: Explainer, attribute: str) -> Tensor:
     """``[U, V_a]`` share of each value of ``attribute`` among every user's training items."""
     a = attribute_index(ex, attribute)
-    row, col = split_edges(ex.data, TRAIN)
+    row, col = ex.graph.edge_index.cpu()  # the TRAIN edges
     num_values = len(ex.meta['attributes'][a]['values'])
     counts = torch.zeros(ex.data['user'].num_nodes, num_values)
     counts.index_put_((row, ex.data['item'].attr[col, a]), torch.ones(row.numel()),
