@@ -15,3 +15,7 @@ class ConfigError(AddrlError):
 
 class CheckpointError(AddrlError):
     """A checkpoint is missing, corrupted or does not fit the graph."""
+
+
+class TrainingDiverged(AddrlError):
+    """The training loss became NaN or infinite; the run folder keeps its last good epoch."""

@@ -17,6 +17,7 @@ Shapes legend: ``U`` users, ``I`` items, ``B`` batch, ``K`` chunks, ``d`` chunk 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
@@ -33,6 +34,9 @@ from addrl_graph.nn.views import MODALITIES
 
 log = logging.getLogger(__name__)
 
+#: Largest |xi| a control takes (Eq. 14): 2 doubles an attribute's influence; far beyond the
+#: paper's range (-1 to 2) one attribute's term alone orders the list.
+XI_LIMIT = 100.0
 #: Users scored at once when ranking all items (a ``[B, I, K]`` term buffer for the lifts).
 USER_BLOCK = 256
 
@@ -167,6 +171,9 @@ class Explainer:
             if name not in self.chunk_names:
                 raise ConfigError(f'control names attribute {name!r}, which this model does '
                                   f'not have (attributes: {self.chunk_names})')
+            if not (math.isfinite(float(value)) and abs(float(value)) <= XI_LIMIT):
+                raise ConfigError(f'control of {name!r} must be a finite xi in '
+                                  f'[-{XI_LIMIT:g}, {XI_LIMIT:g}] (got {value!r})')
             xi[self.chunk_names.index(name)] = float(value)
         return xi
 

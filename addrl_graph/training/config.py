@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,12 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, 'epochs', 'an int >= 1'),
             (self.batch_size >= 1, 'batch_size', 'an int >= 1'),
-            (self.lr is None or self.lr > 0, 'lr', 'None or a number > 0'),
+            (self.lr is None or _finite(self.lr) and self.lr > 0, 'lr',
+             'None or a finite number > 0'),
             (self.num_neg is None or self.num_neg >= 1, 'num_neg', 'None or an int >= 1'),
             (self.patience >= 1, 'patience', 'an int >= 1'),
-            (self.max_minutes is None or self.max_minutes > 0, 'max_minutes', 'a number > 0'),
+            (self.max_minutes is None or _finite(self.max_minutes) and self.max_minutes > 0,
+             'max_minutes', 'None or a finite number > 0'),
             (self.num_neighbors is None
              or (isinstance(self.num_neighbors, list) and len(self.num_neighbors) > 0
                  and all(isinstance(n, int) and not isinstance(n, bool) and (n >= 1 or n == -1)
@@ -106,6 +109,10 @@ class TrainConfig:
                 raise ConfigError(f'--{name.replace("_", "-")} must be {expected} '
                                   f'(got {getattr(self, name)!r})')
         return self
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_batch_needs(train_config: TrainConfig, needs: dict[str, Any],

@@ -23,7 +23,7 @@ from torch_geometric.data import HeteroData
 from addrl_graph.data.schema import load_graph
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.distributed import DistContext, broadcast_from_main, mean_over_ranks
-from addrl_graph.errors import CheckpointError, ConfigError
+from addrl_graph.errors import CheckpointError, ConfigError, TrainingDiverged
 from addrl_graph.io import atomic_write_json
 from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.metrics.evaluate import evaluate
@@ -179,6 +179,11 @@ def _train_epoch(step_model: nn.Module, graph: TrainGraph, loader: Any, optimize
         callback.on_epoch_start(epoch, len(loader))
     for batch in loader:
         loss, terms = step_model(batch.to(device), graph)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f'the training loss became {float(loss.detach())} at epoch {epoch}, batch {batches} '
+                f'(terms {terms}); the run folder keeps its last good epoch: lower --lr or the '
+                'loss weights and start again')
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
