@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from addrl_graph.cli.main import main
+from addrl_graph.cli.commands import main
 from addrl_graph.cli.config import parse, to_yaml
 from addrl_graph.nn.config import BaselineConfig, ModelConfig
 from addrl_graph.nn.registry import MODEL_DEFAULTS

@@ -156,7 +156,7 @@ def test_cli_recommend_json_and_unknown_user(explainer, addrl_run):
 
 
 def test_cli_in_process(explainer, addrl_run, capsys, tmp_path):
-    from addrl_graph.cli.main import main
+    from addrl_graph.cli.commands import main
     user, item = explainer.meta['users'][1], explainer.meta['items'][2]
     assert main(['--quiet', 'explain', '--run', str(addrl_run), '--user', user, '--item', item,
                  '--json']) == 0

@@ -17,7 +17,7 @@ from torch_geometric.sampler import (
 
 from addrl_graph.loader.batch import SampledGraph
 from addrl_graph.cli.config import parse
-from addrl_graph.cli.main import main
+from addrl_graph.cli.commands import main
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import INTERACTS, REV_INTERACTS, TRAIN, has_edge, split_edges
 from addrl_graph.data.train_graph import TrainGraph
