@@ -27,6 +27,7 @@ class UserItems:
         edges = edges[:, torch.argsort(edges[0], stable=True)]
         self.user, self.item = edges[0].contiguous(), edges[1].contiguous()
         self.num_users, self.num_items = data['user'].num_nodes, data['item'].num_nodes
+        self._position = torch.full((self.num_users,), -1, dtype=torch.long)  # reused per call
 
     def users(self) -> Tensor:
         """``[B]`` sorted unique users with at least one edge."""
@@ -37,11 +38,11 @@ class UserItems:
         users = users.cpu()
         if users.numel() == 0:
             return self.user[:0], self.item[:0]
-        position = torch.full((self.num_users,), -1, dtype=torch.long)
-        position[users] = torch.arange(users.numel())
+        self._position[users] = torch.arange(users.numel())
         lo = int(torch.searchsorted(self.user, users.min()))
         hi = int(torch.searchsorted(self.user, users.max(), right=True))
-        row = position[self.user[lo:hi]]
+        row = self._position[self.user[lo:hi]]
+        self._position[users] = -1
         keep = row >= 0
         return row[keep], self.item[lo:hi][keep]
 

@@ -117,7 +117,7 @@ class Explainer:
         graph (TrainGraph, optional): the model's training graph, if already built.
 
     Shapes:
-        - **tables.item** :math:`[I, K, d]`, **weights** :math:`[I, K, 3]`
+        - **tables.item** :math:`[I, K, d]`, **tables.item_weights** :math:`[I, K, 3]`
         - :meth:`terms`: ``[B]`` users (, ``[M]`` items) → ``[B, M, K]`` (all items: ``M = I``)
         - :meth:`pair_terms`: ``[E]`` users, ``[E]`` items → ``[E, K]``
         - :meth:`top_k`: ``[B]`` → scores ``[B, k]``, items ``[B, k]``, terms ``[B, k, K]``
@@ -136,7 +136,6 @@ class Explainer:
         graph = graph if graph is not None else TrainGraph.from_data(data, meta)
         self.graph = graph.to(self.device)
         self.tables = model.tables(self.graph)
-        self.weights = self.tables.item_weights
         self.seen = UserItems(data, (TRAIN, VALID))
         self._user_index = {u: i for i, u in enumerate(meta['users'])}
         self._item_index = {a: i for i, a in enumerate(meta['items'])}
@@ -280,7 +279,7 @@ def explain(run_or_model: RunOrModel, user: str, item: str, data: HeteroData | N
     all_terms = ex.terms(u)[0]                                               # [I, K]
     terms = all_terms[int(i)]
     lift = (terms - all_terms.mean(0)).tolist()
-    weights = ex.weights[int(i)].tolist()
+    weights = ex.tables.item_weights[int(i)].tolist()
     attr = ex.data['item'].attr[int(i)].tolist()
     num_attrs = len(ex.attribute_names)
     top = (ex.attribute_names[max(range(num_attrs), key=lift.__getitem__)]

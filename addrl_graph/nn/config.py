@@ -178,13 +178,13 @@ class ModelConfig:
         _check(self.layer_weights is None
                or (isinstance(self.layer_weights, (list, tuple))
                    and len(self.layer_weights) == self.encoder_layers + 1
-                   and all(_is_number(w) for w in self.layer_weights)),
+                   and all(is_finite_number(w) for w in self.layer_weights)),
                'layer_weights', f'None or encoder_layers + 1 = {self.encoder_layers + 1} numbers',
                self.layer_weights)
-        _check(_is_number(self.tau) and self.tau > 0, 'tau', 'a finite number > 0', self.tau)
+        _check(is_finite_number(self.tau) and self.tau > 0, 'tau', 'a finite number > 0', self.tau)
         for name in ('alpha', 'beta', 'gamma', 'l2'):
             value = getattr(self, name)
-            _check(_is_number(value) and value >= 0, name, 'a finite number >= 0', value)
+            _check(is_finite_number(value) and value >= 0, name, 'a finite number >= 0', value)
         for f in fields(self):
             if f.type in ('bool', bool):
                 value = getattr(self, f.name)
@@ -265,7 +265,7 @@ class BaselineConfig:
         _check(self.embedding_dim is None
                or _is_int(self.embedding_dim) and self.embedding_dim >= 1,
                'embedding_dim', 'None or a positive int', self.embedding_dim, 'baseline')
-        _check(self.l2 is None or _is_number(self.l2) and self.l2 >= 0, 'l2',
+        _check(self.l2 is None or is_finite_number(self.l2) and self.l2 >= 0, 'l2',
                'None or a finite number >= 0', self.l2, 'baseline')
         _check(self.num_layers is None or _is_int(self.num_layers) and self.num_layers >= 0,
                'num_layers', 'None or an int >= 0', self.num_layers, 'baseline')
@@ -280,7 +280,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
     """A finite int or float (``nan`` and ``inf`` are not numbers a config can use)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from addrl_graph.distributed import DistContext
 from addrl_graph.errors import ConfigError
-from addrl_graph.nn.config import BaselineConfig, ModelConfig
+from addrl_graph.nn.config import BaselineConfig, ModelConfig, is_finite_number
 from addrl_graph.nn.registry import MODEL_DEFAULTS, MODEL_NAMES
 
 logger = logging.getLogger(__name__)
@@ -92,11 +91,11 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, 'epochs', 'an int >= 1'),
             (self.batch_size >= 1, 'batch_size', 'an int >= 1'),
-            (self.lr is None or _finite(self.lr) and self.lr > 0, 'lr',
+            (self.lr is None or is_finite_number(self.lr) and self.lr > 0, 'lr',
              'None or a finite number > 0'),
             (self.num_neg is None or self.num_neg >= 1, 'num_neg', 'None or an int >= 1'),
             (self.patience >= 1, 'patience', 'an int >= 1'),
-            (self.max_minutes is None or _finite(self.max_minutes) and self.max_minutes > 0,
+            (self.max_minutes is None or is_finite_number(self.max_minutes) and self.max_minutes > 0,
              'max_minutes', 'None or a finite number > 0'),
             (self.num_neighbors is None
              or (isinstance(self.num_neighbors, list) and len(self.num_neighbors) > 0
@@ -109,10 +108,6 @@ class TrainConfig:
                 raise ConfigError(f'--{name.replace("_", "-")} must be {expected} '
                                   f'(got {getattr(self, name)!r})')
         return self
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_batch_needs(train_config: TrainConfig, needs: dict[str, Any],
