@@ -19,3 +19,7 @@ class CheckpointError(AddrlError):
 
 class TrainingDiverged(AddrlError):
     """The training loss became NaN or infinite; the run folder keeps its last good epoch."""
+
+
+class FolderLocked(AddrlError):
+    """Another process is writing into the same run or graph folder."""

@@ -11,11 +11,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ('addrl_graph', 'data_builders')
 #: ``addrl_graph``'s subpackages in data-flow order; a module may import its own level or
-#: earlier ones. The top-level helpers (errors, io, distributed, plotting) come first.
-FLOW = ['errors', 'io', 'distributed', 'plotting', 'data', 'loader', 'nn', 'metrics', 'training',
-        'explain', 'testing', 'cli', '__init__', '__main__']
-LEVEL = {name: (0 if name in ('errors', 'io', 'distributed', 'plotting') else i) for i, name in
-         enumerate(FLOW)}
+#: earlier ones. The top-level helpers (errors, io, locks, distributed, plotting) come first.
+FLOW = ['errors', 'io', 'locks', 'distributed', 'plotting', 'data', 'loader', 'nn', 'metrics',
+        'training', 'explain', 'testing', 'cli', '__init__', '__main__']
+HELPERS = ('errors', 'io', 'locks', 'distributed', 'plotting')
+LEVEL = {name: (0 if name in HELPERS else i) for i, name in enumerate(FLOW)}
 MAX_MODULE, MAX_FUNCTION, MAX_CLASS = 400, 80, 150
 
 
