@@ -1,5 +1,7 @@
 """Full-ranking evaluation (DESIGN.md, Protocol): every user with a held-out item ranks all items,
-training items masked (and validation items too when testing).
+training items masked (and validation items too when testing), and the ranking and
+beyond-accuracy metrics (:mod:`~addrl_graph.metrics.ranking`, :mod:`~addrl_graph.metrics.beyond`)
+read the top-k lists, averaged over users or, with ``per_user``, user by user.
 
 A model is evaluated through its ranking tables (:class:`~addrl_graph.nn.scoring.ChunkTables`,
 ``model.tables(graph)``, computed once per call) and the library's one scoring kernel.
@@ -8,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
@@ -19,7 +21,9 @@ from addrl_graph.data.schema import TEST, TRAIN, VALID
 from addrl_graph.data.seen import UserItems
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
-from addrl_graph.metrics.ranking import ranking_metrics
+from addrl_graph.metrics.beyond import Catalogue
+from addrl_graph.metrics.per_user import UserMetrics, user_values
+from addrl_graph.metrics.ranking import DEFAULT_METRICS, ranking_metrics
 from addrl_graph.nn.scoring import ChunkTables, torch_threads
 
 log = logging.getLogger(__name__)
@@ -33,9 +37,11 @@ def evaluate(model: nn.Module | ChunkTables, data: HeteroData, split: str = 'val
              authors_ndcg: bool = False, device: str | torch.device = 'cpu',
              progress: bool = True, num_threads: int | None = None,
              user_block: int | None = None, item_block: int | None = None,
-             graph: TrainGraph | None = None) -> dict[str, float]:
+             graph: TrainGraph | None = None, metrics: Sequence[str] = DEFAULT_METRICS,
+             diversity_attribute: str = 'category', per_user: bool = False,
+             ) -> dict[str, float] | tuple[dict[str, float], UserMetrics]:
     r"""Rank all items for every user with a held-out item of ``split`` and average
-    Recall / NDCG / Precision / Hit @ every k over those users.
+    Recall / NDCG / Precision / Hit (by default) @ every k over those users.
 
     Training items are masked; validation items are masked too when ``split='test'``. NDCG's
     ideal DCG counts ``min(k, number of held-out items)`` hits. The item table is computed once.
@@ -56,13 +62,18 @@ def evaluate(model: nn.Module | ChunkTables, data: HeteroData, split: str = 'val
             the current setting. (default: ``None``)
         user_block, item_block: tile of the softplus scorer (see
             :func:`~addrl_graph.nn.scoring.chunk_scores`).
-        graph: the :class:`~addrl_graph.data.train_graph.TrainGraph` the model reads; built
-            from ``data`` when :obj:`None`.
+        graph: the :class:`~addrl_graph.data.train_graph.TrainGraph` the model and the
+            beyond-accuracy metrics read; built from ``data`` when :obj:`None`.
+        metrics: names of :data:`~addrl_graph.metrics.ranking.ALL_METRICS`: ``'mrr'``,
+            ``'map'``, ``'coverage'``, ``'diversity'``, ``'avg_popularity'`` beside the
+            default ``'recall'``, ``'ndcg'``, ``'precision'``, ``'hit'``.
+        diversity_attribute: the attribute ``'diversity'`` counts. (default: ``'category'``)
+        per_user: also return every evaluated user's values. (default: ``False``)
 
     Returns:
-        ``{'recall@k', 'ndcg@k', 'precision@k', 'hit@k'[, 'authors_ndcg@k'] for each k:
-        float, 'num_users': int}``.
-
+        ``{'<metric>@k'[, 'authors_ndcg@k'] for each metric and k: float, 'num_users': int}``;
+        with ``per_user``, ``(that dict, UserMetrics)``: :class:`~addrl_graph.metrics.per_user.
+        UserMetrics` holds ``[U_e]`` values per user, whose means are the dict's figures.
     """
     if split not in SPLITS:
         raise ConfigError(f'split must be one of {tuple(SPLITS)} (got {split!r})')
@@ -73,40 +84,56 @@ def evaluate(model: nn.Module | ChunkTables, data: HeteroData, split: str = 'val
     masked = UserItems(data, (TRAIN,) if split == 'valid' else (TRAIN, VALID))
     users = held.users()
     num_items = data['item'].num_nodes
-    metrics = ranking_metrics(ks, authors_ndcg).to(device)
-    top = min(metrics.max_k, num_items)
+    graph = graph if graph is not None else TrainGraph.from_data(data)
+    catalogue = Catalogue.from_graph(graph, diversity_attribute if 'diversity' in metrics
+                                     else None)
+    collection = ranking_metrics(ks, authors_ndcg, metrics, catalogue).to(device)
+    top = min(collection.max_k, num_items)
+    batches: list[dict[str, Tensor]] = []
     start = time.perf_counter()
     with torch_threads(num_threads):
-        tables = _tables(model, data, graph, device)
+        tables = _tables(model, graph, device)
         if tables.num_items != num_items:
             raise ConfigError(f'the model\'s item table has {tables.num_items} rows for '
                               f'{num_items} items')
         bar = tqdm(total=users.numel(), desc=f'evaluate {split}', unit='user',
                    disable=not progress)
-        for b0 in range(0, users.numel(), user_batch_size):
-            batch = users[b0:b0 + user_batch_size]
-            scores = tables.scores(batch, user_block=user_block, item_block=item_block)
-            row, col = masked.pairs(batch)
-            scores[row.to(device), col.to(device)] = float('-inf')
-            pred = scores.topk(top, dim=1).indices
-            metrics.update(pred, torch.stack(held.pairs(batch)).to(device))
-            bar.update(batch.numel())
+        for pred, truth in _top_lists(tables, users, held, masked, top, user_batch_size,
+                                      user_block, item_block, bar):
+            collection.update(pred, truth)
+            if per_user:
+                batches.append(user_values(collection, pred, truth))
         bar.close()
-    result = {name: float(value) for name, value in metrics.compute().items()}
+    result = {name: float(value) for name, value in collection.compute().items()}
     result['num_users'] = int(users.numel())
     log.info('evaluated %s on %d users x %d items in %.1f s', split, users.numel(), num_items,
              time.perf_counter() - start)
-    return result
+    return (result, UserMetrics.cat(collection, users, batches)) if per_user else result
 
 
-def _tables(model: nn.Module | ChunkTables, data: HeteroData, graph: TrainGraph | None,
+def _top_lists(tables: ChunkTables, users: Tensor, held: UserItems, masked: UserItems, top: int,
+               user_batch_size: int, user_block: int | None, item_block: int | None,
+               bar: tqdm) -> Iterator[tuple[Tensor, Tensor]]:
+    """For every block of ``user_batch_size`` of ``users``: ``[B, top]`` best items, ``masked``
+    items excluded (scored -inf), and ``[2, P]`` (row, held-out item) pairs, on the tables'
+    device; ``bar`` counts the users."""
+    for b0 in range(0, users.numel(), user_batch_size):
+        batch = users[b0:b0 + user_batch_size]
+        scores = tables.scores(batch, user_block=user_block, item_block=item_block)
+        row, col = masked.pairs(batch)
+        scores[row.to(scores.device), col.to(scores.device)] = float('-inf')
+        yield (scores.topk(top, dim=1).indices,
+               torch.stack(held.pairs(batch)).to(scores.device))
+        bar.update(batch.numel())
+
+
+def _tables(model: nn.Module | ChunkTables, graph: TrainGraph,
             device: torch.device) -> ChunkTables:
-    """The model's ranking tables over ``graph`` (the ``TRAIN`` graph of ``data`` when none is
-    given) on ``device``, computed in eval mode; tables are passed through."""
+    """The model's ranking tables over ``graph`` on ``device``, computed in eval mode; tables
+    are passed through."""
     if isinstance(model, ChunkTables):
         return model.to(device)
-    graph = (graph if graph is not None else TrainGraph.from_data(data)).to(
-        next(model.parameters()).device)
+    graph = graph.to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     try:
