@@ -40,15 +40,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + '\n').encode())
 
 
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> str:
-    """``torch.save`` ``obj`` atomically; returns the sha256 of the written bytes.
-
-    ``obj`` must hold tensors and plain values only, so that
-    ``torch.load(weights_only=True)`` can read it back.
-    """
+def torch_payload(obj: Any) -> bytes:
+    """The bytes ``torch.save`` writes for ``obj`` (tensors and plain values only, so that
+    ``torch.load(weights_only=True)`` can read them back)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    payload = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> str:
+    """``torch.save`` ``obj`` atomically; returns the sha256 of the written bytes."""
+    payload = torch_payload(obj)
     atomic_write_bytes(path, payload)
     return hashlib.sha256(payload).hexdigest()
 

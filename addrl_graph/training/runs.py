@@ -1,10 +1,17 @@
 """A training run's folder: save its checkpoints, reopen its config, rebuild its model.
 
 ``<run>/config.json`` records what rebuilds the model (:func:`~addrl_graph.training.config.
-run_config`). A checkpoint is a pair: ``<name>.pt`` holds tensors and plain values only
-(``torch.load(weights_only=True)``), ``<name>.json`` the epoch, the format version and the
-sha256 of the ``.pt``. Both are written atomically, the ``.pt`` first, so a reader never trusts a
-half-written file.
+run_config`). A checkpoint ``<name>`` (``best``, ``last``) is a manifest and a weights file:
+``<name>.json`` holds the epoch, the run's config (so its graph sha256), the format version, and
+the name and sha256 of ``<name>.<sha12>.pt``, which holds tensors and plain values only
+(``torch.load(weights_only=True)``). The weights file is written first under a name of its own,
+the manifest last (both atomically), and the weights file of the previous manifest deleted only
+then: a crash at any byte leaves the old or the new checkpoint whole, never a mixed pair. Runs
+written before manifests named their file keep their ``<name>.pt``.
+
+A run reads only its own checkpoints: the manifest's config must equal the run's ``config.json``
+but for the limits a resumption may extend (:func:`config_differences`), and the graph handed
+in must be the run's graph.
 
 Format versions: 1 (before the ID encoders held the ego embeddings and the item views became a
 module of their own), 2 (now). A version-1 AD-DRL state dict is renamed on load
@@ -12,7 +19,8 @@ module of their own), 2 (now). A version-1 AD-DRL state dict is renamed on load
 """
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +31,11 @@ from torch_geometric.data import HeteroData
 from addrl_graph.data.schema import load_graph
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import CheckpointError
-from addrl_graph.io import (atomic_torch_save, atomic_write_json, load_tensors, read_json,
-                            sha256_file)
+from addrl_graph.io import (atomic_write_bytes, atomic_write_json, load_tensors, read_json,
+                            sha256_file, torch_payload)
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.nn.registry import build_model
+from addrl_graph.training.config import TrainConfig, check_run_config
 
 FORMAT_VERSION = 2
 #: Version-1 → version-2 prefixes of AD-DRL's parameter names.
@@ -38,40 +47,64 @@ _V1_PREFIXES = {'user_embedding.': 'id_encoder.user_embedding.',
 
 def save_checkpoint(run_dir: str | Path, name: str, state: dict[str, Any],
                     info: dict[str, Any]) -> Path:
-    """Write ``state`` (tensors / plain values) as ``<name>.pt`` and ``info``, the format
-    version and the checksum as ``<name>.json``. Returns the ``.pt`` path."""
+    """Write ``state`` (tensors / plain values) as ``<name>.<sha12>.pt``, then the manifest
+    ``<name>.json`` (``info``, the format version, the file's name and sha256), then delete the
+    weights files no manifest names. Returns the weights file's path."""
     run_dir = Path(run_dir)
-    path = run_dir / f'{name}.pt'
-    checksum = atomic_torch_save(path, state)
-    atomic_write_json(run_dir / f'{name}.json',
-                      dict(info, format_version=FORMAT_VERSION, sha256=checksum))
+    payload = torch_payload(state)
+    checksum = hashlib.sha256(payload).hexdigest()
+    path = run_dir / f'{name}.{checksum[:12]}.pt'
+    atomic_write_bytes(path, payload)
+    atomic_write_json(run_dir / f'{name}.json', dict(info, format_version=FORMAT_VERSION,
+                                                     file=path.name, sha256=checksum))
+    for stale in [*run_dir.glob(f'{name}.*.pt'), run_dir / f'{name}.pt']:
+        if stale != path:
+            stale.unlink(missing_ok=True)
     return path
+
+
+def checkpoint_file(run_dir: str | Path, name: str) -> Path:
+    """The weights file the manifest ``<run_dir>/<name>.json`` names."""
+    return _manifest(Path(run_dir), name)[1]
+
+
+def _manifest(run_dir: Path, name: str) -> tuple[dict[str, Any], Path]:
+    """Checkpoint ``name``'s manifest and the weights file it names.
+
+    Raises:
+        CheckpointError: the manifest or its file is missing, or the manifest is no JSON object.
+    """
+    manifest = run_dir / f'{name}.json'
+    if not manifest.is_file():
+        raise CheckpointError(f'no checkpoint {name!r} in {run_dir} (expected {manifest.name})')
+    info = read_json(manifest, CheckpointError)
+    if not isinstance(info, dict):
+        raise CheckpointError(f'{manifest} is not a checkpoint manifest (a JSON object)')
+    file_name = str(info.get('file', f'{name}.pt'))
+    path = run_dir / Path(file_name).name  # a manifest names a file of its own folder only
+    if not path.is_file():
+        raise CheckpointError(f'{manifest} names {file_name}, which is missing from {run_dir}')
+    return info, path
 
 
 def load_checkpoint(run_dir: str | Path, name: str,
                     map_location: str | torch.device = 'cpu') -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read ``<name>.pt`` and its sidecar; verify the checksum and the format version.
+    """Read checkpoint ``name``'s manifest and weights; verify the checksum and the version.
 
     Raises:
         CheckpointError: a file is missing, the checksum differs (corrupted or replaced file),
             the format version is unknown, or the archive cannot be read with
             ``weights_only=True``.
     """
-    run_dir = Path(run_dir)
-    path, sidecar = run_dir / f'{name}.pt', run_dir / f'{name}.json'
-    if not path.is_file() or not sidecar.is_file():
-        raise CheckpointError(f'no checkpoint {name!r} in {run_dir} (expected {path.name} and '
-                              f'{sidecar.name})')
-    info = read_json(sidecar, CheckpointError)
+    info, path = _manifest(Path(run_dir), name)
     if info.get('sha256') != sha256_file(path):
-        raise CheckpointError(f'{path} does not match the checksum in {sidecar.name}: the file '
+        raise CheckpointError(f'{path} does not match the checksum in {name}.json: the file '
                               'is corrupted or was replaced')
     version = info.get('format_version', 1)
     if version not in (1, FORMAT_VERSION):
         raise CheckpointError(f'{path} has checkpoint format version {version!r}; this version '
                               f'of addrl-graph reads versions 1 and {FORMAT_VERSION}')
-    state = load_tensors(path, CheckpointError, map_location)
-    return state, info
+    return load_tensors(path, CheckpointError, map_location), info
 
 
 def migrate_state(model_state: dict[str, Any], version: int) -> dict[str, Any]:
@@ -85,17 +118,63 @@ def migrate_state(model_state: dict[str, Any], version: int) -> dict[str, Any]:
     return renamed
 
 
+#: What a checkpoint must share with the run that reads or resumes it: the graph, what builds the
+#: model and how it was trained, all but the limits a resumption may extend (and where it logs).
+SAME_RUN_FIELDS = ('graph_sha256', 'attributes', 'model', 'train')
+FREE_ON_RESUME = ('train.epochs', 'train.patience', 'train.max_minutes', 'train.tensorboard')
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       fields: tuple[str, ...] = SAME_RUN_FIELDS,
+                       free: tuple[str, ...] = FREE_ON_RESUME) -> list[str]:
+    """``'<field>: checkpoint <a>, now <b>'`` for every dotted field under ``fields`` (and not
+    under ``free``) whose value differs; a field a config predates takes today's default."""
+    def under(key: str, prefixes: tuple[str, ...]) -> bool:
+        return any(key == p or key.startswith(p + '.') for p in prefixes)
+
+    old, new = _flatten(_with_defaults(saved)), _flatten(_with_defaults(current))
+    keys = sorted(k for k in old.keys() | new.keys() if under(k, fields) and not under(k, free))
+    return [f'{k}: checkpoint {old.get(k)!r}, now {new.get(k)!r}' for k in keys
+            if old.get(k) != new.get(k)]
+
+
+def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    return {**config, 'train': {**dataclasses.asdict(TrainConfig()), **config.get('train', {})},
+            'model': {**ModelConfig().to_dict(), **config.get('model', {})}}
+
+
+def _flatten(values: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
+
+
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / 'config.json'
     if not path.is_file():
         raise CheckpointError(f'{path} not found: is {run_dir} a training run folder?')
-    return json.loads(path.read_text())
+    return check_run_config(read_json(path, CheckpointError), path)
 
 
 def build_run_model(config: dict[str, Any], graph: TrainGraph) -> nn.Module:
     """The (untrained) model a run's ``config.json`` describes, sized for ``graph``."""
     return build_model(config['train']['model'], graph, ModelConfig.from_dict(config['model']),
                        config['train'].get('baseline'))
+
+
+def _check_own(run_dir: Path, name: str, info: dict[str, Any], config: dict[str, Any]) -> None:
+    """Refuse a checkpoint another run (another graph, split or model) wrote."""
+    if not isinstance(info.get('config'), dict):
+        raise CheckpointError(f'{run_dir / name}.json records no run config, so it cannot be '
+                              'checked against this run')
+    differences = config_differences(info['config'], config)
+    if differences:
+        raise CheckpointError(f'checkpoint {name!r} in {run_dir} was written by another run '
+                              f'than its config.json: {"; ".join(differences)}')
 
 
 def _check_fits(run_dir: Path, config: dict[str, Any], meta: dict[str, Any],
@@ -142,6 +221,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = 'best', data: HeteroDa
         data, meta = load_graph(data_dir or config['data'])
     model = build_run_model(config, graph if graph is not None else TrainGraph.from_data(data, meta))
     state, info = load_checkpoint(run_dir, checkpoint, map_location=device)
+    _check_own(run_dir, checkpoint, info, config)
     model_state = migrate_state(state['model'], info.get('format_version', 1))
     _check_fits(run_dir, config, meta, model.state_dict(), model_state)
     model.load_state_dict(model_state)

@@ -9,7 +9,7 @@ around the loop is a list of callbacks (:mod:`addrl_graph.training.callbacks`).
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,16 +24,19 @@ from addrl_graph.data.schema import load_graph
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.distributed import DistContext, broadcast_from_main, mean_over_ranks
 from addrl_graph.errors import CheckpointError, ConfigError, TrainingDiverged
-from addrl_graph.io import atomic_write_json
+from addrl_graph.io import atomic_write_json, read_json
 from addrl_graph.loader.link_loader import make_train_loader
+from addrl_graph.locks import folder_lock
 from addrl_graph.metrics.evaluate import evaluate
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.nn.registry import build_model
 from addrl_graph.training.callbacks import (Callback, Checkpointer, EpochHook, MetricsLog,
                                             ProgressBar, RunState, TensorBoardWriter)
-from addrl_graph.training.config import TrainConfig, check_batch_needs, run_config
+from addrl_graph.training.config import (TrainConfig, check_batch_needs, check_sizes,
+                                         run_config)
 from addrl_graph.training.optim import make_optimizer
-from addrl_graph.training.runs import load_checkpoint, load_run_model, migrate_state
+from addrl_graph.training.runs import (config_differences, load_checkpoint, load_run_model,
+                                      migrate_state)
 
 logger = logging.getLogger(__name__)
 SELECTION_METRIC = 'recall@20'
@@ -83,27 +86,32 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
                         train_config.baseline.options()).to(device)
     needs = model.batch_needs
     check_batch_needs(train_config, needs, bool(model.embedding_tables()), ctx)
+    check_sizes(train_config, model_config, graph)
     optimizer = make_optimizer(model, train_config.lr, train_config.sparse_embeddings)
-    state = _start(run_dir, resume, config, model, optimizer, device)
-    step_model = _data_parallel(model, device) if ctx.active else model
-    if ctx.is_main:
-        atomic_write_json(run_dir / 'config.json', config)
-    history = MetricsLog.read(run_dir / 'metrics.jsonl', state.epoch + 1)
     loader = make_train_loader(data, batch_size=-(-train_config.batch_size // ctx.world_size),
                                num_neg=train_config.num_neg, shuffle=True,
                                num_neighbors=train_config.num_neighbors,
                                attribute_neighbors=needs['attribute_neighbors'],
                                shard=(ctx.rank, ctx.world_size) if ctx.active else None)
-    callbacks = _callbacks(run_dir, config, model, optimizer, history, train_config,
-                           progress, on_epoch) if ctx.is_main else []
-    try:
-        _fit(step_model, model, graph, data, loader, optimizer, train_config, state, ctx,
-             callbacks, device)
-    finally:
-        for callback in callbacks:
-            callback.close()
-    results = (finish(run_dir, data, meta, graph, history, train_config, device, test)
-               if ctx.is_main else None)
+    with folder_lock(run_dir, 'run folder') if ctx.is_main else contextlib.nullcontext():
+        state = _start(run_dir, resume, config, model, optimizer, device)
+        resumed_epoch = state.epoch
+        step_model = _data_parallel(model, device) if ctx.active else model
+        if ctx.is_main:
+            atomic_write_json(run_dir / 'config.json', config)
+        history = MetricsLog.read(run_dir / 'metrics.jsonl', state.epoch + 1)
+        callbacks = _callbacks(run_dir, config, model, optimizer, history, train_config,
+                               progress, on_epoch) if ctx.is_main else []
+        try:
+            _fit(step_model, model, graph, data, loader, optimizer, train_config, state, ctx,
+                 callbacks, device)
+        finally:
+            for callback in callbacks:
+                callback.close()
+        results = None
+        if ctx.is_main:
+            results = ((resume and state.epoch == resumed_epoch and _results(run_dir, test))
+                       or finish(run_dir, data, meta, graph, history, train_config, device, test))
     return broadcast_from_main(results, ctx)
 
 
@@ -111,12 +119,15 @@ def _start(run_dir: Path, resume: bool, config: dict[str, Any], model: nn.Module
            optimizer: Any, device: torch.device) -> RunState:
     """A fresh :class:`RunState`, or the one of ``last.pt`` (model and optimiser restored)."""
     if not resume:
-        if (run_dir / 'last.pt').exists():
+        if (run_dir / 'last.json').exists() or (run_dir / 'last.pt').exists():
             raise ConfigError(f'{run_dir} already holds a run: pass --resume to continue it or '
                               'choose another --out')
         return RunState()
     saved, info = load_checkpoint(run_dir, 'last', map_location=device)
-    _check_same_run(info['config'], config)
+    differences = config_differences(info.get('config', {}), config)
+    if differences:
+        raise CheckpointError(f'cannot resume {run_dir}: {"; ".join(differences)} (only '
+                              '--epochs, --patience, --max-minutes and --tensorboard may change)')
     model.load_state_dict(migrate_state(saved['model'], info.get('format_version', 1)))
     optimizer.load_state_dict(saved['optimizer'])
     state = RunState(saved['epoch'], saved['best'], saved['best_epoch'], saved['stale'])
@@ -144,6 +155,8 @@ def _fit(step_model: nn.Module, model: nn.Module, graph: TrainGraph, data: Heter
     """Epochs until the budget, the patience or the time limit runs out."""
     started = time.perf_counter()
     for epoch in range(state.epoch + 1, train_config.epochs):
+        if _should_stop(state, train_config, (time.perf_counter() - started) / 60):
+            break
         loader.reseed(train_config.seed * 1_000_003 + epoch)
         row = _train_epoch(step_model, graph, loader, optimizer, epoch, device, ctx, callbacks)
         valid = (evaluate(model, data, 'valid', graph=graph, device=device, progress=False,
@@ -158,12 +171,20 @@ def _fit(step_model: nn.Module, model: nn.Module, graph: TrainGraph, data: Heter
         logger.info('epoch %d: loss %.4f  valid %s %.4f (best %.4f @ %d)  %.1f s', epoch,
                     row['loss'], SELECTION_METRIC, valid[SELECTION_METRIC], state.best,
                     state.best_epoch, row['seconds'])
-        if state.stale >= train_config.patience:
-            logger.info('early stop: no better %s for %d epochs', SELECTION_METRIC, state.stale)
+        if _should_stop(state, train_config, elapsed_min):
             break
-        if train_config.max_minutes is not None and elapsed_min >= train_config.max_minutes:
-            logger.info('stop: time budget of %.1f min spent', train_config.max_minutes)
-            break
+
+
+def _should_stop(state: RunState, train_config: TrainConfig, elapsed_min: float) -> bool:
+    """Whether patience or the time budget has run out (checked after every epoch, and before
+    the first epoch of a resumed run, which may have stopped already)."""
+    if state.stale >= train_config.patience:
+        logger.info('early stop: no better %s for %d epochs', SELECTION_METRIC, state.stale)
+        return True
+    if train_config.max_minutes is not None and elapsed_min >= train_config.max_minutes:
+        logger.info('stop: time budget of %.1f min spent', train_config.max_minutes)
+        return True
+    return False
 
 
 def _train_epoch(step_model: nn.Module, graph: TrainGraph, loader: Any, optimizer: Any,
@@ -205,21 +226,12 @@ def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
         broadcast_buffers=False)  # the buffers (layer weights) are the same on every rank
 
 
-#: Training fields that may differ between a run and its resumption.
-_FREE_ON_RESUME = ('tensorboard',)
-
-
-def _check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
-    # a run saved before a TrainConfig field existed used that field's default
-    saved = {**saved, 'train': {**dataclasses.asdict(TrainConfig()), **saved.get('train', {})}}
-    current = {**current, 'train': dict(current.get('train', {}))}
-    for name in _FREE_ON_RESUME:
-        saved['train'].pop(name, None)
-        current['train'].pop(name, None)
-    for key in ('graph_sha256', 'attributes', 'train', 'model'):
-        if saved.get(key) != current.get(key):
-            raise CheckpointError(f'cannot resume: {key} differs from the checkpoint '
-                                  f'(checkpoint {saved.get(key)!r}, now {current.get(key)!r})')
+def _results(run_dir: Path, test: bool) -> dict[str, Any] | None:
+    """``results.json`` of a run that a resumption did not extend (so its test split is not
+    read again), if it holds what was asked for."""
+    path = run_dir / 'results.json'
+    results = read_json(path, CheckpointError) if path.is_file() else None
+    return results if isinstance(results, dict) and (not test or 'test' in results) else None
 
 
 def finish(run_dir: Path, data: HeteroData, meta: dict[str, Any], graph: TrainGraph,

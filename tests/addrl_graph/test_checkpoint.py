@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from addrl_graph.training.runs import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from addrl_graph.training.runs import (FORMAT_VERSION, checkpoint_file, load_checkpoint,
+                                       save_checkpoint)
 from addrl_graph.errors import CheckpointError
 
 
@@ -29,7 +30,7 @@ def test_corruption_and_missing_are_reported(tmp_path):
     with pytest.raises(CheckpointError, match='no checkpoint'):
         load_checkpoint(tmp_path, 'last')
     save_checkpoint(tmp_path, 'last', {'x': torch.ones(100)}, {})
-    path = tmp_path / 'last.pt'
+    path = checkpoint_file(tmp_path, 'last')
     payload = bytearray(path.read_bytes())
     payload[-30] ^= 0x55
     path.write_bytes(bytes(payload))

@@ -32,7 +32,7 @@ KILLER = textwrap.dedent('''
     else:   # die after the temp file of a checkpoint is written, before it replaces the old one
         real_replace = os.replace
         def replace(src, dst):
-            if Path(dst).name == 'last.pt':
+            if Path(dst).name.startswith('last.') and Path(dst).suffix == '.pt':
                 count_and_maybe_die()
             return real_replace(src, dst)
         os.replace = replace

@@ -15,6 +15,7 @@ from addrl_graph.explain import Explainer, recommend
 from addrl_graph.nn.config import BaselineConfig, ModelConfig
 from addrl_graph.nn.model import ADDRL
 from addrl_graph.testing import paper_config, save_tiny_graph
+from addrl_graph.training.runs import checkpoint_file
 from addrl_graph.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -62,7 +63,7 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     assert json.loads((run / 'best.json').read_text())['epoch'] == 0
     assert json.loads((run / 'last.json').read_text())['epoch'] == 0
     assert not (run / 'results.json').exists()
-    state = torch.load(run / 'last.pt', weights_only=True)
+    state = torch.load(checkpoint_file(run, 'last'), weights_only=True)
     assert all(torch.isfinite(t).all() for t in state['model'].values())
 
 

@@ -13,7 +13,7 @@ from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.testing import paper_config, save_tiny_graph
 from addrl_graph.training import compare as compare_module
 from addrl_graph.training import train as train_module
-from addrl_graph.training.runs import load_run_model
+from addrl_graph.training.runs import checkpoint_file, load_run_model
 from addrl_graph.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -64,4 +64,4 @@ def test_a_checkpoint_of_an_unknown_format_is_refused_by_name(tmp_path):
     sidecar.write_text(json.dumps({**info, 'format_version': 7}))
     with pytest.raises(CheckpointError, match='format version 7'):
         load_run_model(run)
-    assert torch.load(run / 'best.pt', weights_only=True)['epoch'] == 0
+    assert torch.load(checkpoint_file(run, 'best'), weights_only=True)['epoch'] == 0
