@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from addrl_graph.data.schema import RESERVED_NODE_TYPES
 from data_builders.errors import DataBuildError
 from data_builders.readers.records import ItemMeta
 
@@ -24,6 +25,9 @@ OTHER = 'other'
 BUILTIN_SOURCES = ('price', 'popularity', 'brand', 'category')
 EXTRA_PREFIX = 'extra:'
 POPULARITY_SOURCES = ('interactions', 'sales_rank')
+#: Names no attribute may take: the graph's own node types (``user``, ``item``) and
+#: ``others``, the name of the model's free chunks in explanations.
+RESERVED_NAMES = frozenset(RESERVED_NODE_TYPES | {'others'})
 
 
 class LevelBinner:
@@ -150,13 +154,16 @@ class AttributeConfig:
         names: attributes in column order: ``price``, ``popularity``, ``brand``, ``category``
             or ``extra:<key>`` for any metadata field collected into ``ItemMeta.extra`` (e.g. a
             ``details`` key such as ``extra:Material``); comma-separated on the command line.
+            Their node-type names (:func:`attribute_name`) must differ and may not be
+            ``user``, ``item`` or ``others``.
         price_levels: equal-frequency price levels (plus ``unknown``).
         popularity_levels: equal-frequency popularity levels.
         popularity_source: ``interactions`` (training interactions per item) or
             ``sales_rank``.
         brand_min_count: items a brand needs to be a value of its own (rarer: ``other``).
-        category_depth: depth of the category value in the item's most specific path, or
-            ``None`` (``leaf`` on the command line) for its leaf.
+        category_depth: depth of the category value in the item's most specific path (0: the
+            root; deeper than the path: its leaf), or ``None`` (``leaf`` on the command line)
+            for its leaf.
         category_min_count: items a category needs to be a value of its own.
         extra_min_count: items an ``extra:<key>`` value needs to be a value of its own.
     """
@@ -169,17 +176,43 @@ class AttributeConfig:
     category_min_count: int = 1
     extra_min_count: int = 2
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
+        """Check the values alone (run when the config is made, before any dump is read, and
+        again when attributes are derived: fields may be set in between)."""
+        self._check_names()
+        if self.popularity_source not in POPULARITY_SOURCES:
+            raise DataBuildError("--popularity-source must be 'interactions' or 'sales_rank' "
+                                 f'(got {self.popularity_source!r})')
+        for name in ('price_levels', 'popularity_levels', 'brand_min_count',
+                     'category_min_count', 'extra_min_count'):
+            if getattr(self, name) < 1:
+                raise DataBuildError(f'--{name.replace("_", "-")} must be >= 1 '
+                                     f'(got {getattr(self, name)})')
+        if self.category_depth is not None and self.category_depth < 0:
+            raise DataBuildError("--category-depth must be >= 0 (0: the root), or 'leaf' "
+                                 f'(got {self.category_depth})')
+
+    def _check_names(self) -> None:
         for name in self.names:
             if name not in BUILTIN_SOURCES and not (name.startswith(EXTRA_PREFIX)
                                                     and len(name) > len(EXTRA_PREFIX)):
                 raise DataBuildError(f'--attributes: unknown attribute {name!r}; use one of '
                                      f'{BUILTIN_SOURCES} or extra:<metadata key>')
-        if len(set(self.names)) != len(self.names):
-            raise DataBuildError(f'--attributes lists a name twice (got {self.names})')
-        if self.popularity_source not in POPULARITY_SOURCES:
-            raise DataBuildError("--popularity-source must be 'interactions' or 'sales_rank' "
-                                 f'(got {self.popularity_source!r})')
+        seen: dict[str, str] = {}
+        for source in self.names:
+            name = attribute_name(source)
+            if name in RESERVED_NAMES:
+                raise DataBuildError(
+                    f'--attributes: {source!r} would be named {name!r}, which is reserved '
+                    f'({", ".join(sorted(RESERVED_NAMES))}: node types of the graph and the '
+                    f"model's free chunks); leave it out (got {self.names})")
+            if name in seen:
+                raise DataBuildError(f'--attributes: {seen[name]!r} and {source!r} are both '
+                                     f'named {name!r}; list one of them (got {self.names})')
+            seen[name] = source
 
 
 def category_of(meta: ItemMeta | None, depth: int | None = None) -> str | None:

@@ -1,7 +1,10 @@
 """Dumps → one validated ``HeteroData`` graph: read, clean, k-core, split, attributes, features.
 
 ``build(config)`` runs every stage, times it, writes ``graph.pt`` + ``meta.json`` atomically
-and returns the meta dict (whose ``stats`` hold the Table-1 style summary).
+and returns the meta dict (whose ``stats`` hold the Table-1 style summary). The options are
+checked when the config is made (:meth:`BuildConfig.check_options`) and the files before any
+dump is read (:meth:`BuildConfig.validate`); the graph folder is locked for the whole build
+(:func:`data_builders.folders.graph_folder`).
 """
 from __future__ import annotations
 
@@ -23,8 +26,11 @@ from data_builders.attributes import AttributeConfig, derive_attributes
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
 from data_builders.features import ImageOptions, TextOptions, image_features, text_features
+from data_builders.folders import check_out_folder, graph_folder
 from data_builders.readers import FORMATS, ItemMeta, ReadStats, read_meta, read_reviews
-from data_builders.split import split_interactions
+from data_builders.readers.records import DUPLICATE_ITEM
+from data_builders.readers.sniff import check_format
+from data_builders.split import require_held_out, split_interactions
 from data_builders.summary import graph_statistics
 
 logger = logging.getLogger(__name__)
@@ -52,9 +58,15 @@ class BuildConfig:
         text_reviews: add the item's *training* review texts to its document (the paper uses
             reviews; held-out reviews are left out so they cannot leak into features).
         split: ``paper`` (8:2, then 10% of train as validation) or ``mmrec`` (8:1:1).
-        seed: seed of the split.
+        seed: seed of the split (a non-negative integer).
         k_core: minimum interactions per user and per item.
         strict: stop at the first malformed line (file and line number in the error).
+        overwrite: replace the graph already in ``out`` (runs trained on it record its
+            sha256, so by default a build refuses).
+        allow_empty_splits: build even when the split leaves no validation or test
+            interaction (a warning instead of an error; such a graph trains to 0.0 metrics).
+        allow_private_urls: let ``download_images`` fetch from loopback, link-local, private
+            and reserved addresses (refused by default; refused items get no image).
         cache_dir: feature and image cache (default ``<out>/cache``).
         batch_size: documents per text-encoder batch.
         device: where the encoders run (``cpu``, ``cuda``, ``cuda:1``, ...).
@@ -78,25 +90,55 @@ class BuildConfig:
     seed: int = 0
     k_core: int = 5
     strict: bool = False
+    overwrite: bool = False
+    allow_empty_splits: bool = False
+    allow_private_urls: bool = False
     cache_dir: Path | None = None
     batch_size: int = 64
     device: str = 'cpu'
     progress: bool = True
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        self.check_options()
+
+    def check_options(self) -> None:
+        """The checks of the values alone, run when the config is made (before any file is
+        touched); :meth:`validate` runs them again with the checks of the files."""
         if self.format not in FORMATS:
             raise DataBuildError(f'--format must be one of {FORMATS} (got {self.format!r})')
+        if self.seed < 0:
+            raise DataBuildError(f'--seed must be a non-negative integer (got {self.seed})')
+        if self.k_core < 0:
+            raise DataBuildError(f'--k-core must be >= 0 (got {self.k_core})')
+        for name in ('batch_size', 'text_max_length', 'image_size'):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise DataBuildError(f'--{name.replace("_", "-")} must be >= 1 (got {value})')
+        if self.images is not None and self.download_images:
+            raise DataBuildError('--images and --download-images exclude each other')
+
+    def validate(self) -> None:
+        """All checks that need no dump read in full: the options, the input files (and
+        the format of the dumps' first lines), the output folder and the attributes."""
+        self.check_options()
         for name in ('reviews', 'meta', 'images', 'text_features', 'image_features'):
             path = getattr(self, name)
             if path is not None and not Path(path).exists():
                 raise DataBuildError(f'--{name.replace("_", "-")}: {path} does not exist')
-        if self.images is not None and self.download_images:
-            raise DataBuildError('--images and --download-images exclude each other')
+        check_format(self.reviews, self.format, 'review')
+        if self.meta is not None:
+            check_format(self.meta, self.format, 'meta')
+        check_out_folder(self.out)
+        if self.cache_dir is not None:
+            check_out_folder(self.cache_dir, '--cache-dir')
         self.attributes.validate()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        """The fields as plain values, less ``overwrite`` (how the folder was written, not
+        what the graph is)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()
+                if k != 'overwrite'}
 
     def text_options(self) -> TextOptions:
         """The fields the text features read."""
@@ -108,7 +150,8 @@ class BuildConfig:
         """The fields the image features read."""
         return ImageOptions(encoder=self.image_encoder, precomputed=self.image_features,
                             folder=self.images, download=self.download_images,
-                            size=self.image_size, device=self.device, progress=self.progress)
+                            allow_private_urls=self.allow_private_urls, size=self.image_size,
+                            device=self.device, progress=self.progress)
 
 
 class StageTimer:
@@ -140,8 +183,28 @@ def read_interactions(path: Path, fmt: str, stats: ReadStats, strict: bool) -> p
 def read_item_meta(path: Path, fmt: str, wanted: set[str], stats: ReadStats, strict: bool,
                    reviews: Path) -> dict[str, ItemMeta]:
     """Metadata of the ``wanted`` items only (the rest of the dump is streamed past); the
-    ``reviews`` dump they come from is named in the error when none matches."""
-    metas = {m.item_id: m for m in read_meta(path, fmt, stats, strict) if m.item_id in wanted}
+    ``reviews`` dump they come from is named in the error when none matches.
+
+    The first line of an item wins: a later line of the same item is not used and is counted
+    as ``duplicate_item`` in ``stats.skipped`` (and no longer as kept); with ``strict`` it
+    stops the build.
+    """
+    metas: dict[str, ItemMeta] = {}
+    for meta in read_meta(path, fmt, stats, strict):
+        if meta.item_id not in wanted:
+            continue
+        if meta.item_id not in metas:
+            metas[meta.item_id] = meta
+        elif strict:
+            raise DataBuildError(f'{path}: item {meta.item_id!r} has more than one metadata '
+                                 'line; delete the repeats, or build without --strict to use '
+                                 'the first line of each item and count the others')
+        else:
+            stats.kept -= 1
+            stats.skipped[DUPLICATE_ITEM] += 1
+    if stats.skipped[DUPLICATE_ITEM]:
+        logger.warning('%s: %d repeated metadata lines of items in the graph skipped (the '
+                       'first line of each item is used)', path, stats.skipped[DUPLICATE_ITEM])
     if not metas:
         raise DataBuildError(f'{path}: no metadata line matches an item of {reviews}: are both '
                              f'files from the same category and format {fmt}?')
@@ -149,8 +212,20 @@ def read_item_meta(path: Path, fmt: str, wanted: set[str], stats: ReadStats, str
 
 
 def build(config: BuildConfig) -> dict[str, Any]:
-    """Run the whole pipeline and write ``config.out``; returns meta.json's content."""
+    """Run the whole pipeline and write ``config.out``; returns meta.json's content.
+
+    Raises:
+        DataBuildError: a bad option, input or output folder (before any dump is read), or
+            data that cannot make a graph.
+        FolderLocked: another build holds ``config.out``.
+    """
     config.validate()
+    with graph_folder(config.out, config.overwrite):
+        return _build(config)
+
+
+def _build(config: BuildConfig) -> dict[str, Any]:
+    """The stages of :func:`build`, in a folder it holds."""
     timer = StageTimer()
     review_stats, meta_stats = ReadStats(str(config.reviews)), ReadStats(str(config.meta))
     with timer.stage('read_reviews'):
@@ -169,6 +244,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
         item_metas = [metas.get(asin) for asin in items]
     with timer.stage('split'):
         split = split_interactions(user_index, config.split, config.seed)
+        require_held_out(split, config.split, config.allow_empty_splits)
     with timer.stage('attributes'):
         train_counts = np.bincount(item_index[split == 0], minlength=len(items))
         attr, attributes, dropped = derive_attributes(item_metas, train_counts,

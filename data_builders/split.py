@@ -7,10 +7,14 @@ Every user keeps at least one training interaction.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from addrl_graph.data.schema import TEST, TRAIN, VALID
 from data_builders.errors import DataBuildError
+
+logger = logging.getLogger(__name__)
 
 PROTOCOLS = ('paper', 'mmrec')
 
@@ -78,3 +82,24 @@ def split_interactions(user: np.ndarray, protocol: str = 'paper', seed: int = 0)
         split[rank < n_test] = TEST
         split[(rank >= n_test) & (rank < n_test + n_valid)] = VALID
     return split
+
+
+def require_held_out(split: np.ndarray, protocol: str, allow_empty: bool = False) -> None:
+    """Refuse a ``split [E]`` without validation or test interactions (a graph that trains to
+    0.0 metrics over 0 users), or with ``allow_empty`` only warn about it.
+
+    Raises:
+        DataBuildError: naming the empty split(s) and what to do.
+    """
+    empty = [name for name, code in (('validation', VALID), ('test', TEST))
+             if not (split == code).any()]
+    if not empty:
+        return
+    message = (f'the {protocol} split of {len(split)} interactions leaves the '
+               f'{" and ".join(empty)} split empty (users need about 3 interactions to hold one '
+               'out, and validation draws 10% of the training ones)')
+    if allow_empty:
+        logger.warning('%s; building anyway (--allow-empty-splits)', message)
+        return
+    raise DataBuildError(f'{message}: build from a larger dump, or pass --allow-empty-splits '
+                         'to write the graph anyway')

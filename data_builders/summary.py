@@ -8,6 +8,7 @@ import numpy as np
 from torch_geometric.data import HeteroData
 
 from addrl_graph.data.schema import INTERACTS, TEST, TRAIN, VALID
+from data_builders.readers.records import DUPLICATE_ITEM
 
 
 def graph_statistics(data: HeteroData, attributes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,8 +68,10 @@ def format_summary(meta: dict[str, Any]) -> str:
     lines.append(f"duplicates dropped: {meta.get('duplicates_dropped', 0):,}")
     for source in meta['sources']:
         read = source['read']
+        rule = (f' ({DUPLICATE_ITEM}: the first line of each item is used)'
+                if DUPLICATE_ITEM in read['skipped'] else '')
         lines.append(f"{source['path']}: {read['lines']:,} lines, {read['kept']:,} kept, "
-                     f"skipped {read['skipped'] or 'none'}")
+                     f"skipped {read['skipped'] or 'none'}{rule}")
     stages = meta.get('stage_seconds', {})
     lines.append('seconds: ' + '  '.join(f'{k} {v:.2f}' for k, v in stages.items()))
     return '\n'.join(lines)

@@ -8,6 +8,11 @@ is already there are skipped, so an interrupted download resumes where it stoppe
 Safety and robustness:
 
 - only ``http``/``https`` URLs, also after redirects (urllib follows at most 10);
+- only public peers: unless ``allow_private``, every connection (redirects included) is checked
+  once made and before a byte is sent, and one whose peer is not a global unicast address
+  (:func:`is_public_address`: loopback, link-local, private, shared, reserved, multicast) is
+  closed, so neither a URL, a redirect nor a DNS answer reaches the local network (through a
+  proxy, the proxy is the peer that is checked);
 - ``timeout`` seconds per socket operation and ``3 × timeout`` for a whole response;
 - bodies over ``max_bytes`` are abandoned while streaming (or at once, from Content-Length);
 - a body must open with Pillow, have at most :data:`data_builders.features.images.MAX_PIXELS`
@@ -19,13 +24,14 @@ Safety and robustness:
 Outcomes are counted per item under one reason each: ``ok``, ``cached``, ``no_url``, and for
 items with no working URL the reason of the last URL tried: ``http_<code>``, ``timeout``,
 ``connection_error``, ``too_large``, ``not_image``, ``too_many_pixels``, ``bad_scheme``,
-``too_many_redirects``.
+``too_many_redirects``, ``private_address``.
 """
 from __future__ import annotations
 
 import hashlib
 import http.client
 import io
+import ipaddress
 import logging
 import socket
 import time
@@ -71,7 +77,53 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+def is_public_address(address: str) -> bool:
+    """Whether ``address``, a literal IPv4 or IPv6 address, is a global unicast one: not
+    loopback, link-local, private, shared (``100.64.0.0/10``), reserved, multicast or
+    unspecified. An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) is judged as its IPv4
+    address, and a zone (``fe80::1%eth0``) is ignored."""
+    ip = ipaddress.ip_address(address.split('%', 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class _PublicConnection(http.client.HTTPConnection):
+    """An HTTP connection that closes at once when its peer is not a public address."""
+
+    def connect(self) -> None:  # noqa: D102
+        super().connect()
+        if not is_public_address(self.sock.getpeername()[0]):
+            self.sock.close()
+            raise _Failure('private_address')
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection, _PublicConnection):
+    """HTTPS over :class:`_PublicConnection`: the peer is checked before the TLS handshake
+    (``HTTPSConnection.connect`` wraps the socket that ``_PublicConnection.connect`` made)."""
+
+
+class _PublicHandler:
+    """Mixin of urllib's HTTP and HTTPS handlers: open the checked connection classes."""
+    _CHECKED = {http.client.HTTPConnection: _PublicConnection,
+                http.client.HTTPSConnection: _PublicHTTPSConnection}
+
+    def do_open(self, http_class, req, **kwargs):  # noqa: D102
+        return super().do_open(self._CHECKED[http_class], req, **kwargs)
+
+
+class _PublicHTTPHandler(_PublicHandler, urllib.request.HTTPHandler):
+    pass
+
+
+class _PublicHTTPSHandler(_PublicHandler, urllib.request.HTTPSHandler):
+    pass
+
+
+#: The URL opener by ``allow_private``.
+_OPENERS = {False: urllib.request.build_opener(_HttpOnlyRedirects, _PublicHTTPHandler,
+                                               _PublicHTTPSHandler),
+            True: urllib.request.build_opener(_HttpOnlyRedirects)}
 
 
 def image_file_stem(item_id: str) -> str:
@@ -89,13 +141,13 @@ def cached_image(cache_dir: Path, item_id: str) -> Path | None:
     return None
 
 
-def _download(url: str, timeout: float, max_bytes: int) -> bytes:
+def _download(url: str, timeout: float, max_bytes: int, allow_private: bool) -> bytes:
     if urllib.parse.urlsplit(url).scheme.lower() not in ALLOWED_SCHEMES:
         raise _Failure('bad_scheme')
     request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
     deadline = time.monotonic() + 3 * timeout
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _OPENERS[allow_private].open(request, timeout=timeout) as response:
             length = response.headers.get('Content-Length')
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise _Failure('too_large')
@@ -144,7 +196,7 @@ def _check_image(payload: bytes) -> str:
 
 
 def _fetch_one(item_id: str, urls: list[str], cache_dir: Path, timeout: float, retries: int,
-               max_bytes: int, backoff: float) -> tuple[str, Path | None]:
+               max_bytes: int, backoff: float, allow_private: bool) -> tuple[str, Path | None]:
     existing = cached_image(cache_dir, item_id)
     if existing is not None:
         return 'cached', existing
@@ -154,7 +206,7 @@ def _fetch_one(item_id: str, urls: list[str], cache_dir: Path, timeout: float, r
     for url in urls:
         for attempt in range(retries + 1):
             try:
-                payload = _download(url, timeout, max_bytes)
+                payload = _download(url, timeout, max_bytes, allow_private)
                 suffix = _check_image(payload)
             except _Failure as failure:
                 reason = failure.reason
@@ -178,6 +230,7 @@ def fetch_images(
     max_bytes: int = 10 * 2**20,
     progress: bool = True,
     backoff: float = 0.5,
+    allow_private: bool = False,
 ) -> tuple[dict[str, Path], Counter]:
     """Download one image per item.
 
@@ -190,6 +243,8 @@ def fetch_images(
         max_bytes: largest body accepted.
         progress: show a tqdm bar.
         backoff: seconds before the first retry; doubled before each next one.
+        allow_private: also fetch from peers that are not public addresses (see the module
+            docstring); refused items count as ``private_address`` (with a warning).
 
     Returns:
         item id → image path for the items that have one (``ok`` or ``cached``), and the
@@ -210,7 +265,7 @@ def fetch_images(
     with ThreadPoolExecutor(max_workers=workers) as pool, \
             tqdm(total=len(urls), desc='fetch images', unit='item', disable=not progress) as bar:
         futures = {pool.submit(_fetch_one, item_id, list(item_urls or []), cache_dir, timeout,
-                               retries, max_bytes, backoff): item_id
+                               retries, max_bytes, backoff, allow_private): item_id
                    for item_id, item_urls in urls.items()}
         for future in as_completed(futures):
             outcome, path = future.result()
@@ -219,4 +274,8 @@ def fetch_images(
                 paths[futures[future]] = path
             bar.update(1)
     log.info('fetched images for %d of %d items: %s', len(paths), len(urls), dict(outcomes))
+    if outcomes['private_address']:
+        log.warning('%d items got no image: their URLs lead to loopback, link-local, private or '
+                    'reserved addresses (--allow-private-urls fetches them)',
+                    outcomes['private_address'])
     return paths, outcomes

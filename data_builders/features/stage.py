@@ -51,6 +51,8 @@ class ImageOptions:
         precomputed: MMRec ``.npy`` or 2014 ``.b`` features, imported instead of encoding.
         folder: folder of images named ``<item id>.<ext>``.
         download: fetch the dumps' image URLs into ``<cache_dir>/images``.
+        allow_private_urls: let the download fetch from loopback, link-local, private and
+            reserved addresses.
         size: input side of efficientnet-lite0 (``None``: 224).
         device: where the encoder runs.
         progress: show progress bars.
@@ -59,6 +61,7 @@ class ImageOptions:
     precomputed: Path | None = None
     folder: Path | None = None
     download: bool = False
+    allow_private_urls: bool = False
     size: int | None = None
     device: str = 'cpu'
     progress: bool = True
@@ -122,7 +125,8 @@ def _image_paths(options: ImageOptions, items: np.ndarray, metas: list[ItemMeta 
     if options.download:
         from data_builders.features.fetch import fetch_images
         urls = {str(items[i]): m.image_urls for i, m in enumerate(metas) if m and m.image_urls}
-        fetched, outcomes = fetch_images(urls, cache_dir / 'images', progress=options.progress)
+        fetched, outcomes = fetch_images(urls, cache_dir / 'images', progress=options.progress,
+                                         allow_private=options.allow_private_urls)
         logger.info('image download outcomes: %s', dict(outcomes))
         return [fetched.get(str(asin)) for asin in items]
     return [None] * len(items)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 MAX_RANK = 1_000_000_000        # sales ranks outside [1, MAX_RANK] are absurd ('invalid_rank')
+MAX_PRICE = 1_000_000.0         # prices over it (in dollars) are absurd ('invalid_price')
 MAX_TIMESTAMP = 4_102_444_800   # 2100-01-01 in seconds; later stamps are 'invalid_timestamp'
 RATING_RANGE = (1.0, 5.0)       # star ratings outside it are 'invalid_rating'
 
@@ -125,12 +126,13 @@ def price_from_text(text: str) -> float | None:
 
 
 def opt_price(value: Any, issues: Issues) -> float | None:
-    """A positive finite price from a number or a price string, else None (``invalid_price``
-    when a non-empty value could not be used)."""
+    """A price in ``(0, MAX_PRICE]`` from a number or a price string, else None
+    (``invalid_price`` when a non-empty value could not be used). The bound keeps absurd
+    values such as ``1e308`` out of the price levels and their names."""
     if is_empty(value):
         return None
     price = price_from_text(value) if isinstance(value, str) else _number(value)
-    if price is None or not (math.isfinite(price) and price > 0):
+    if price is None or not (math.isfinite(price) and 0 < price <= MAX_PRICE):
         issues.append('invalid_price')
         return None
     return price

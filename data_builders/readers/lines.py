@@ -67,7 +67,11 @@ def _require_dict(value: Any) -> dict:
 def require_id(obj: Mapping, keys: tuple[str, ...], reason: str) -> str:
     """The first non-blank id among ``keys`` (a fallback chain), stripped; ``reason`` if none.
 
-    Integers are accepted and turned into strings; any other type is ``bad_type``.
+    Integers are accepted and turned into strings; any other type is ``bad_type``. An id must
+    be printable (:meth:`str.isprintable`): one holding a control character (``\\x1b``,
+    ``\\x00``), a format character (zero-width, bidi overrides), a lone surrogate (from a
+    ``\\ud800`` escape), a private-use or unassigned code point or a separator other than
+    the space is ``bad_id`` (ids reach terminals and file names verbatim).
     """
     value = next((obj[k] for k in keys if not is_empty(obj.get(k))), None)
     if value is None:
@@ -76,4 +80,8 @@ def require_id(obj: Mapping, keys: tuple[str, ...], reason: str) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise LineError('bad_type', f'{keys[0]} must be a string (got {type(value).__name__})')
-    return value.strip()
+    value = value.strip()
+    if not value.isprintable():
+        char = next(c for c in value if not c.isprintable())
+        raise LineError('bad_id', f'{keys[0]} holds the unprintable character {char!r}')
+    return value

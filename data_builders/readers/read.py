@@ -19,15 +19,23 @@ Skip reasons (keys of ``ReadStats.skipped``). A line is dropped, and counted onc
 - ``not_object``: parses, but is not a JSON object / dict.
 - ``missing_user_id`` / ``missing_item_id``: the id is absent, null or blank.
 - ``bad_type``: the id is neither a string nor an integer.
+- ``bad_id``: the id holds a character that is not printable (a control or format character,
+  a lone surrogate, ...: :func:`~data_builders.readers.lines.require_id`).
+- ``duplicate_item``: a metadata line of an item that an earlier line already described; the
+  first line of each item wins (counted by the build for the items of its graph,
+  :func:`data_builders.build.read_item_meta`).
 
 Keys starting with ``invalid_`` count *fields* that were unusable on lines that were kept: the
 field is set to ``None`` / empty and the line is still yielded (``invalid_price``,
 ``invalid_rank``, ``invalid_rating``, ``invalid_timestamp``, ``invalid_text``,
 ``invalid_title``, ``invalid_brand``, ``invalid_categories``, ``invalid_images``,
-``invalid_description``). A field that is simply absent or empty is not counted. So
+``invalid_description``; a price that is not finite, not positive or over
+:data:`~data_builders.readers.fields.MAX_PRICE` is ``invalid_price``). A field that is simply
+absent or empty is not counted. So
 ``stats.lines == stats.kept + (sum of the counts whose key does not start with 'invalid_')``.
 
-Duplicate reviews or items are *not* removed here; cleaning does that later.
+Duplicate reviews or items are *not* removed here; cleaning (reviews) and the build (items)
+do that later.
 """
 from __future__ import annotations
 

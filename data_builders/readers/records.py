@@ -25,13 +25,17 @@ class ItemMeta:
     """One metadata line. Every field but ``item_id`` may be missing."""
     item_id: str
     title: str = ''
-    price: float | None = None          # a positive finite number or None
+    price: float | None = None          # in (0, fields.MAX_PRICE] or None
     brand: str | None = None
     categories: list[list[str]] = field(default_factory=list)   # category paths, root first
     sales_rank: int | None = None       # best (smallest) rank found, or None
     image_urls: list[str] = field(default_factory=list)         # best resolution first
     description: str = ''
     extra: dict[str, Any] = field(default_factory=dict)         # other scalar fields (``details``)
+
+
+#: ``ReadStats.skipped`` key of a metadata line whose item an earlier line already described.
+DUPLICATE_ITEM = 'duplicate_item'
 
 
 @dataclass

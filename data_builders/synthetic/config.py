@@ -54,6 +54,8 @@ class SyntheticConfig:
 
     def validate(self) -> None:
         """Raise :class:`DataBuildError` naming the first field that cannot work."""
+        if self.seed < 0:
+            raise DataBuildError(f'seed must be a non-negative integer (got {self.seed})')
         k = self.min_interactions
         if k < 1:
             raise DataBuildError(f'min_interactions must be >= 1 (got {k})')

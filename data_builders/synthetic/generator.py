@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from data_builders.errors import DataBuildError
+from data_builders.folders import make_folder
 from data_builders.synthetic.config import PRESETS, SyntheticConfig
 from data_builders.synthetic.ground_truth import ground_truth
 from data_builders.synthetic.items import Items, make_items, random_ids
@@ -56,7 +57,7 @@ def generate(out_dir: str | os.PathLike, preset: str | SyntheticConfig = 'small'
     Output is byte-identical for the same config and seed.
 
     Args:
-        out_dir: folder to write into (created).
+        out_dir: folder to write into (created; a file there is a :class:`DataBuildError`).
         preset: ``'small'``, ``'sports'`` or a :class:`SyntheticConfig`.
         seed: random seed (None: the config's ``seed``, 0 for the presets).
         images: also draw one PNG per item.
@@ -70,8 +71,7 @@ def generate(out_dir: str | os.PathLike, preset: str | SyntheticConfig = 'small'
     seed = cfg.seed if seed is None else int(seed)
     cfg = replace(cfg, seed=seed)
     cfg.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     rng = np.random.default_rng(seed)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()

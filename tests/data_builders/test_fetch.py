@@ -118,8 +118,10 @@ def server():
 
 
 def fetch(urls, cache_dir, **kwargs):
+    """``fetch_images`` with fast settings; the test server is on loopback, so private
+    addresses are allowed (tests/data_builders/test_hostile_build.py checks the refusal)."""
     options = dict(workers=8, timeout=TIMEOUT, retries=1, max_bytes=200_000, progress=False,
-                   backoff=0.01)
+                   backoff=0.01, allow_private=True)
     options.update(kwargs)
     return fetch_images(urls, cache_dir, **options)
 
