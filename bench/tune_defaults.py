@@ -64,27 +64,37 @@ OLD: dict[str, dict[str, Any]] = {
 }
 
 
+#: The real dumps: graph name → (format, reviews, metadata).
+SOURCES = {
+    'beauty-2014-half': ('2014', BEAUTY / 'reviews_Beauty_5.json.gz',
+                         BEAUTY / 'meta_Beauty.json.gz'),
+    'gift-cards-2018': ('2018', SHARED / 'amazon-2018-gift-cards' / 'Gift_Cards_5.json.gz',
+                        SHARED / 'amazon-2018-gift-cards' / 'meta_Gift_Cards.json.gz'),
+    'magazine-2018': ('2018', MAGAZINE / 'Magazine_Subscriptions_5.json.gz',
+                      MAGAZINE / 'meta_Magazine_Subscriptions.json.gz'),
+}
+
+
+def build_real_graph(name: str, work: Path) -> Path:
+    """The graph of real dump ``name`` of :data:`SOURCES` in ``work/graphs`` (built once:
+    minilm documents of title/brand/categories, no images, the paper split, seed 0)."""
+    from data_builders.build import BuildConfig, build
+
+    fmt, reviews, meta = SOURCES[name]
+    out = work / 'graphs' / name
+    if not (out / 'graph.pt').is_file():
+        build(BuildConfig(format=fmt, reviews=reviews, meta=meta, out=out,
+                          text_encoder='minilm', image_encoder='none',
+                          cache_dir=work / 'cache', progress=False))
+    return out
+
+
 def build_graphs(work: Path) -> dict[str, Path]:
     """The real graphs (built once into ``work``) and the synthetic ``small`` one."""
     from data_builders.build import BuildConfig, build
     from data_builders.synthetic import generate
 
-    sources = {
-        'beauty-2014-half': ('2014', BEAUTY / 'reviews_Beauty_5.json.gz',
-                             BEAUTY / 'meta_Beauty.json.gz'),
-        'gift-cards-2018': ('2018', SHARED / 'amazon-2018-gift-cards' / 'Gift_Cards_5.json.gz',
-                            SHARED / 'amazon-2018-gift-cards' / 'meta_Gift_Cards.json.gz'),
-        'magazine-2018': ('2018', MAGAZINE / 'Magazine_Subscriptions_5.json.gz',
-                          MAGAZINE / 'meta_Magazine_Subscriptions.json.gz'),
-    }
-    graphs = {}
-    for name, (fmt, reviews, meta) in sources.items():
-        out = work / 'graphs' / name
-        if not (out / 'graph.pt').is_file():
-            build(BuildConfig(format=fmt, reviews=reviews, meta=meta, out=out,
-                              text_encoder='minilm', image_encoder='none',
-                              cache_dir=work / 'cache', progress=False))
-        graphs[name] = out
+    graphs = {name: build_real_graph(name, work) for name in SOURCES}
     raw, out = work / 'raw-small', work / 'graphs' / 'synthetic-small'
     if not (out / 'graph.pt').is_file():
         generate(raw, preset='small', seed=0, images=True, progress=False)

@@ -24,10 +24,11 @@ from addrl_graph.data.schema import load_graph
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.distributed import DistContext, broadcast_from_main, mean_over_ranks
 from addrl_graph.errors import CheckpointError, ConfigError, TrainingDiverged
-from addrl_graph.io import atomic_write_json, read_json
+from addrl_graph.io import atomic_torch_save, atomic_write_json, read_json
 from addrl_graph.loader.link_loader import make_train_loader
 from addrl_graph.locks import folder_lock
 from addrl_graph.metrics.evaluate import evaluate
+from addrl_graph.metrics.ranking import ALL_METRICS
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.nn.registry import build_model
 from addrl_graph.training.callbacks import (Callback, Checkpointer, EpochHook, MetricsLog,
@@ -40,6 +41,8 @@ from addrl_graph.training.runs import (config_differences, load_checkpoint, load
 
 logger = logging.getLogger(__name__)
 SELECTION_METRIC = 'recall@20'
+#: The test split's per-user metrics (:class:`~addrl_graph.metrics.per_user.UserMetrics`).
+PER_USER_FILE = 'test_per_user.pt'
 Loaded = tuple[HeteroData, dict[str, Any]]
 
 __all__ = ['SELECTION_METRIC', 'TrainConfig', 'train', 'run_config']
@@ -52,8 +55,9 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
           test: bool = True, loaded: Loaded | None = None) -> dict[str, Any]:
     """Train one model on a processed graph and evaluate the best checkpoint on test.
 
-    Writes into ``run_dir``: ``config.json``, ``metrics.jsonl`` (one row per epoch),
-    ``best.pt``/``best.json``, ``last.pt``/``last.json`` and ``results.json``.
+    Writes into ``run_dir``: ``config.json``, ``metrics.jsonl`` (one row per epoch), the
+    checkpoints ``best`` and ``last`` (:mod:`addrl_graph.training.runs`), ``results.json`` and
+    ``test_per_user.pt``.
 
     With ``distributed`` (default: the process group joined with
     :func:`addrl_graph.distributed.init_distributed`, if any) of more than one process, every
@@ -237,7 +241,9 @@ def _results(run_dir: Path, test: bool) -> dict[str, Any] | None:
 def finish(run_dir: Path, data: HeteroData, meta: dict[str, Any], graph: TrainGraph,
            history: list[dict[str, Any]], train_config: TrainConfig, device: torch.device,
            test: bool = True) -> dict[str, Any]:
-    """Reload the best checkpoint, evaluate it once on test (unless ``test`` is false) and
+    """Reload the best checkpoint, evaluate it once on test (unless ``test`` is false: every
+    metric of :data:`~addrl_graph.metrics.ranking.ALL_METRICS`, diversity over ``category``
+    when the graph has it; the per-user values into ``test_per_user.pt`` for paired tests) and
     write ``results.json``."""
     model, info = load_run_model(run_dir, data=data, meta=meta, device=device, graph=graph)
     results = {'model': train_config.model, 'best_epoch': info['epoch'],
@@ -245,7 +251,11 @@ def finish(run_dir: Path, data: HeteroData, meta: dict[str, Any], graph: TrainGr
                'seconds_per_epoch': (sum(r['seconds'] for r in history) / len(history)
                                      if history else None)}
     if test:
-        results['test'] = evaluate(model, data, 'test', graph=graph, device=device,
-                                   progress=False, user_batch_size=train_config.eval_batch_size)
+        has_category = 'category' in graph.attribute_names
+        results['test'], per_user = evaluate(
+            model, data, 'test', graph=graph, device=device, progress=False,
+            user_batch_size=train_config.eval_batch_size, per_user=True,
+            metrics=[m for m in ALL_METRICS if has_category or m != 'diversity'])
+        atomic_torch_save(run_dir / PER_USER_FILE, per_user.to_dict())
     atomic_write_json(run_dir / 'results.json', results)
     return results

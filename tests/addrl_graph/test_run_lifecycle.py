@@ -48,9 +48,10 @@ def test_the_graph_is_loaded_once_per_run_and_once_per_comparison(tmp_path, monk
     train(graph, tmp_path / 'one', budget, paper_config(d_chunk=4), progress=False)
     assert len(calls) == 1
     calls.clear()
-    results = compare_module.compare(graph, tmp_path / 'all', budget, paper_config(d_chunk=4),
+    summary = compare_module.compare(graph, tmp_path / 'all', budget, paper_config(d_chunk=4),
                                      models=('addrl', 'bpr-mf', 'lightgcn'), progress=False)
-    assert len(calls) == 1 and [r['model'] for r in results] == ['addrl', 'bpr-mf', 'lightgcn']
+    assert len(calls) == 1 and [r['name'] for r in summary['rows']] == ['addrl', 'bpr-mf',
+                                                                          'lightgcn']
 
 
 def test_a_checkpoint_of_an_unknown_format_is_refused_by_name(tmp_path):

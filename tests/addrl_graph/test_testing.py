@@ -73,8 +73,9 @@ def test_meta_stats_describe_the_graph():
     assert stats['values_per_attribute'] == {'price': 3, 'brand': 4}
     assert (stats['text_dim'], stats['image_dim']) == (6, 4)
     assert stats['items_with_text'] == int(data['item'].has_text.sum())
-    from addrl_graph.training.compare import markdown_report
-    assert '12 users, 10 items, 60 interactions' in markdown_report([], meta, 'tiny')
+    from addrl_graph.training.compare_report import markdown_report
+    summary = {'reference': 'addrl', 'seeds': [0], 'pairing': '', 'alpha': 0.05, 'rows': []}
+    assert '12 users, 10 items, 60 interactions' in markdown_report(summary, meta, 'tiny')
 
 
 def test_saved_tiny_graph_loads(tmp_path):
