@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from argparse import ArgumentError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from jsonargparse import ArgumentParser
 
+from addrl_graph.cli.exits import run_command, user_paths
 from addrl_graph.cli.flags import (Flag, HelpFormatter, add_dataclass_flags, comma_separated,
-                                   instantiate, one_line_error, optional)
-from addrl_graph.errors import AddrlError
+                                   instantiate, optional)
 from data_builders.attributes import POPULARITY_SOURCES, AttributeConfig
 from data_builders.build import BuildConfig
 from data_builders.readers import FORMATS
@@ -96,22 +95,20 @@ def _run_synthetic(values: dict, progress: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m data_builders ...``: 0, or 2 after one line ``error: ...`` for a user's
+    error, or 130 on Ctrl-C (:func:`addrl_graph.cli.exits.run_command`)."""
     parser, flags = _parser()
-    try:
+
+    def command() -> None:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv).as_dict()
-    except ArgumentError as e:
-        print(f'error: {one_line_error(str(e), flags)}', file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.WARNING if args['quiet'] else logging.INFO,
-                        format='%(levelname)s %(name)s: %(message)s')
-    progress = not args['quiet'] and sys.stderr.isatty()
-    try:
-        {'build': _run_build, 'synthetic': _run_synthetic}[args['command']](
-            args[args['command']], progress)
-    except AddrlError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    return 0
+        logging.basicConfig(level=logging.WARNING if args['quiet'] else logging.INFO,
+                            format='%(levelname)s %(name)s: %(message)s')
+        progress = not args['quiet'] and sys.stderr.isatty()
+        values = args[args['command']]
+        with user_paths(values):
+            {'build': _run_build, 'synthetic': _run_synthetic}[args['command']](values, progress)
+
+    return run_command(command, flags)
 
 
 if __name__ == '__main__':

@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 from addrl_graph.cli import config as cli_config, explain as cli_explain
-from addrl_graph.errors import AddrlError
+from addrl_graph.cli.exits import OneLineParser, run_command, user_paths
+from addrl_graph.training.config import check_device
 
 
 def _parser() -> argparse.ArgumentParser:
     """The top-level parser. ``train``, ``compare`` and ``tune`` are only named here: their
     arguments go to :func:`addrl_graph.cli.config.parse` unparsed."""
-    parser = argparse.ArgumentParser(prog='addrl', description='AD-DRL on PyTorch Geometric')
+    parser = OneLineParser(prog='addrl', description='AD-DRL on PyTorch Geometric')
     parser.add_argument('--quiet', action='store_true', help='no progress bars, warnings only')
     sub = parser.add_subparsers(dest='command', required=True)
     for name, help_text in cli_config.COMMANDS.items():
@@ -69,6 +70,12 @@ def _evaluate(args: argparse.Namespace, progress: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``addrl ...``: 0, or 2 after one line ``error: ...`` for a user's error, or 130 on
+    Ctrl-C (:func:`addrl_graph.cli.exits.run_command`)."""
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> None:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if rest and args.command not in cli_config.COMMANDS:
@@ -76,18 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')
     progress = not args.quiet and sys.stderr.isatty()
-    try:
-        if args.command in cli_config.COMMANDS:
-            command = cli_config.parse(args.command, rest)
-            if command.print_config:
-                print(cli_config.to_yaml(command), end='')
-            else:
-                _run(command, progress)
-        elif args.command in cli_explain.COMMANDS:
+    if args.command in cli_config.COMMANDS:
+        command = cli_config.parse(args.command, rest)
+        if command.print_config:
+            print(cli_config.to_yaml(command), end='')
+            return
+        check_device(command.train_config.device)
+        with user_paths(command.options):
+            _run(command, progress)
+        return
+    check_device(args.device)
+    with user_paths(vars(args)):
+        if args.command in cli_explain.COMMANDS:
             cli_explain.run(args)
         else:
             _evaluate(args, progress)
-    except AddrlError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    return 0

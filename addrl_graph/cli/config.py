@@ -146,6 +146,9 @@ def parse(name: str, argv: list[str]) -> Command:
         values = parser.parse_args(_files_first(argv)).as_dict()
     except ArgumentError as e:
         raise ConfigError(one_line_error(str(e), flags)) from None
+    if values['out'].exists() and not values['out'].is_dir():
+        raise ConfigError(f'--out names a file, but {name} writes a folder there: choose '
+                          f'another --out (got {str(values["out"])!r})')
     return Command(name, {key: values[key] for key in _OPTIONS[name]},
                    instantiate(TrainConfig, values), instantiate(ModelConfig, values),
                    values['print_config'])

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from addrl_graph.errors import ConfigError
+from addrl_graph.training.config import MAX_SEED
 
 COMMANDS = ('recommend', 'explain', 'control-study', 'report')
+#: t-SNE points per report panel: fewer than 10 show no structure (and t-SNE needs a
+#: perplexity below the count), more than 100,000 take hours.
+MIN_POINTS, MAX_POINTS = 10, 100_000
 
 
 def parse_control(text: str | None) -> dict[str, float]:
@@ -26,6 +31,32 @@ def parse_control(text: str | None) -> dict[str, float]:
     return control
 
 
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in ``[low, high]`` (``high`` :obj:`None`: no upper bound)."""
+    bounds = f'>= {low}' if high is None else f'in [{low}, {high}]'
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f'expected an int {bounds} (got {text!r})')
+        return value
+    return parse
+
+
+def png_path(text: str) -> Path:
+    """An argparse type: the path of a PNG file; ``.png`` is added to a name without a suffix
+    (what matplotlib would write)."""
+    path = Path(text)
+    if not path.suffix:
+        return path.with_name(path.name + '.png')
+    if path.suffix.lower() != '.png':
+        raise argparse.ArgumentTypeError(f'expected a .png path (got {text!r})')
+    return path
+
+
 def _run_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text)
     p.add_argument('--run', required=True, type=Path, help='training run folder')
@@ -41,7 +72,7 @@ def add_commands(subparsers) -> None:
                     'terms and optional control (Eq. 14)')
     p.add_argument('--user', required=True, action='append',
                    help='reviewerID (repeat for several users)')
-    p.add_argument('-k', '--k', type=int, default=10, help='list length (default: 10)')
+    p.add_argument('-k', '--k', type=int_in(1), default=10, help='list length (default: 10)')
     p.add_argument('--control', help='attribute=xi pairs, e.g. price=2,popularity=0')
     p.add_argument('--include-seen', action='store_true',
                    help="keep the user's training and validation items in the list")
@@ -55,16 +86,19 @@ def add_commands(subparsers) -> None:
                     'attribute in the top-k as its xi varies')
     p.add_argument('--attribute', required=True)
     p.add_argument('--value', help='value the users lean to (default: the commonest lean)')
-    p.add_argument('-k', '--k', type=int, default=20)
-    p.add_argument('--num-users', type=int, default=100)
+    p.add_argument('-k', '--k', type=int_in(1), default=20)
+    p.add_argument('--num-users', type=int_in(1), default=100)
     p.add_argument('--min-lean', type=float, default=0.5,
                    help='least share of the value in a chosen user\'s history')
-    p.add_argument('--out', type=Path, help='PNG path (default: RUN/control_<attribute>.png)')
+    p.add_argument('--out', type=png_path,
+                   help='PNG path, .png added to a name without one '
+                        '(default: RUN/control_<attribute>.png)')
     p.add_argument('--json', action='store_true', help='print JSON')
     p = _run_parser(subparsers, 'report', 'write report.md and report.html for a run')
     p.add_argument('--out', type=Path, help='folder (default: RUN/report)')
-    p.add_argument('--max-points', type=int, default=1000, help='t-SNE points per panel')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--max-points', type=int_in(MIN_POINTS, MAX_POINTS), default=1000,
+                   help='t-SNE points per panel')
+    p.add_argument('--seed', type=int_in(0, MAX_SEED), default=0)
 
 
 def run(args: argparse.Namespace) -> bool:

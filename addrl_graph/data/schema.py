@@ -80,6 +80,7 @@ def load_graph(path: str | Path, check_sha256: bool = True) -> tuple[HeteroData,
             raise GraphSchemaError(f'{f} not found: build a graph first with '
                                    f'`python -m data_builders build ... --out {path}`')
     meta = read_json(meta_file, GraphSchemaError)
+    check_meta(meta, meta_file)
     if meta.get('schema_version') != SCHEMA_VERSION:
         raise GraphSchemaError(f'{meta_file}: schema_version must be {SCHEMA_VERSION} '
                                f'(got {meta.get("schema_version")!r}); rebuild the graph')
@@ -95,6 +96,28 @@ def load_graph(path: str | Path, check_sha256: bool = True) -> tuple[HeteroData,
 def _require(cond: bool, message: str) -> None:
     if not cond:
         raise GraphSchemaError(message)
+
+
+def check_meta(meta: Any, source: str | Path = META_FILE) -> None:
+    """Check the shape every reader of ``meta.json`` relies on: a JSON object whose ``users``
+    and ``items`` are lists of ids (strings) and whose ``attributes`` are objects with a
+    ``name`` (a string) and ``values`` (a list).
+
+    Raises:
+        GraphSchemaError: naming ``source`` and the key (a hand edit, a damaged file).
+    """
+    _require(isinstance(meta, dict),
+             f'{source} must hold a JSON object (got {type(meta).__name__})')
+    for key in ('users', 'items'):
+        ids = meta.get(key)
+        _require(isinstance(ids, list) and all(isinstance(i, str) for i in ids),
+                 f'{source}: {key} must be a list of ids (strings); rebuild the graph')
+    specs = meta.get('attributes')
+    _require(isinstance(specs, list)
+             and all(isinstance(a, dict) and isinstance(a.get('name'), str)
+                     and isinstance(a.get('values'), list) for a in specs),
+             f'{source}: attributes must be a list of objects with a name (a string) and values '
+             '(a list); rebuild the graph')
 
 
 def _check_edges(data: HeteroData, edge_type: tuple[str, str, str]) -> Tensor:
@@ -119,8 +142,7 @@ def validate_graph(data: HeteroData, meta: dict[str, Any]) -> None:
     Raises:
         GraphSchemaError: naming what is wrong and what was found.
     """
-    for key in ('users', 'items', 'attributes'):
-        _require(key in meta, f'meta.json lacks {key!r}')
+    check_meta(meta)
     num_users, num_items = len(meta['users']), len(meta['items'])
     names = attribute_names(meta)
     _require(len(set(names)) == len(names), f'duplicate attribute names in meta.json (got {names})')

@@ -54,6 +54,9 @@ def value_shares(ex: Explainer, users: Tensor, attribute: str, xis: Sequence[flo
     Returns:
         ``[X, B, V_a]``, each row summing to 1 (seen items excluded from the lists).
     """
+    if not 1 <= k <= ex.num_items:
+        raise ConfigError(f'k must be between 1 and the number of items ({ex.num_items}) '
+                          f'(got {k})')
     a = attribute_index(ex, attribute)
     attr = ex.data['item'].attr[:, a].to(ex.device)
     num_values = len(ex.meta['attributes'][a]['values'])

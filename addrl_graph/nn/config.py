@@ -40,6 +40,11 @@ FEATURE_ACTIVATIONS = ('leaky_relu', 'tanh', 'sigmoid', 'none')
 BPR_NEGATIVES = ('each', 'hardest')
 BPR_REDUCTIONS = ('sum', 'mean')
 ID_ENCODERS = ('embedding', 'lightgcn', 'gcn', 'sage')
+#: Upper bounds of the size fields, whatever the graph (the paper: chunks of 32, one free chunk;
+#: graph encoders over-smooth beyond a handful of layers). Past them a model is no longer a
+#: setting but a memory or time sink; :func:`addrl_graph.training.config.check_sizes` then
+#: estimates the memory the graph needs at the chosen sizes.
+MAX_D_CHUNK, MAX_FREE_CHUNKS, MAX_LAYERS, MAX_EMBEDDING_DIM = 1024, 64, 16, 4096
 
 #: Table 3 variants (plus AD-DRL_ID of Table 2), keyed by a command-line friendly name; each
 #: entry lists the switches the variant turns off.
@@ -158,10 +163,10 @@ class ModelConfig:
 
     def validate(self) -> 'ModelConfig':
         """Check every field; return ``self`` or raise :class:`ConfigError` naming the field."""
-        _check(isinstance(self.d_chunk, int) and self.d_chunk >= 1, 'd_chunk',
-               'a positive int', self.d_chunk)
-        _check(isinstance(self.free_chunks, int) and self.free_chunks >= 0, 'free_chunks',
-               'an int >= 0', self.free_chunks)
+        _check(is_int_in(self.d_chunk, 1, MAX_D_CHUNK), 'd_chunk',
+               f'an int in [1, {MAX_D_CHUNK}]', self.d_chunk)
+        _check(is_int_in(self.free_chunks, 0, MAX_FREE_CHUNKS), 'free_chunks',
+               f'an int in [0, {MAX_FREE_CHUNKS}]', self.free_chunks)
         _check(self.feature_activation in FEATURE_ACTIVATIONS, 'feature_activation',
                f'one of {FEATURE_ACTIVATIONS}', self.feature_activation)
         _check(self.bpr_negatives in BPR_NEGATIVES, 'bpr_negatives',
@@ -172,9 +177,8 @@ class ModelConfig:
                f'None or one of {sorted(ABLATIONS)}', self.ablation)
         _check(self.id_encoder in ID_ENCODERS, 'id_encoder', f'one of {ID_ENCODERS}',
                self.id_encoder)
-        _check(isinstance(self.encoder_layers, int) and not isinstance(self.encoder_layers, bool)
-               and self.encoder_layers >= 0, 'encoder_layers', 'an int >= 0',
-               self.encoder_layers)
+        _check(is_int_in(self.encoder_layers, 0, MAX_LAYERS), 'encoder_layers',
+               f'an int in [0, {MAX_LAYERS}]', self.encoder_layers)
         _check(self.layer_weights is None
                or (isinstance(self.layer_weights, (list, tuple))
                    and len(self.layer_weights) == self.encoder_layers + 1
@@ -262,13 +266,13 @@ class BaselineConfig:
 
     def validate(self) -> 'BaselineConfig':
         """Check every set field; return ``self`` or raise :class:`ConfigError`."""
-        _check(self.embedding_dim is None
-               or _is_int(self.embedding_dim) and self.embedding_dim >= 1,
-               'embedding_dim', 'None or a positive int', self.embedding_dim, 'baseline')
+        _check(self.embedding_dim is None or is_int_in(self.embedding_dim, 1, MAX_EMBEDDING_DIM),
+               'embedding_dim', f'None or an int in [1, {MAX_EMBEDDING_DIM}]', self.embedding_dim,
+               'baseline')
         _check(self.l2 is None or is_finite_number(self.l2) and self.l2 >= 0, 'l2',
                'None or a finite number >= 0', self.l2, 'baseline')
-        _check(self.num_layers is None or _is_int(self.num_layers) and self.num_layers >= 0,
-               'num_layers', 'None or an int >= 0', self.num_layers, 'baseline')
+        _check(self.num_layers is None or is_int_in(self.num_layers, 0, MAX_LAYERS),
+               'num_layers', f'None or an int in [0, {MAX_LAYERS}]', self.num_layers, 'baseline')
         return self
 
     def options(self) -> dict[str, Any]:
@@ -276,8 +280,9 @@ class BaselineConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def is_int_in(value: Any, low: float, high: float) -> bool:
+    """An int (not a bool) in ``[low, high]``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def is_finite_number(value: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from addrl_graph.errors import ConfigError
+from addrl_graph.errors import CheckpointError, ConfigError
 from addrl_graph.io import atomic_write_bytes
 from addrl_graph.training.runs import save_checkpoint
 
@@ -85,10 +85,26 @@ class MetricsLog(Callback):
 
     @staticmethod
     def read(path: Path, before_epoch: int) -> list[dict[str, Any]]:
-        """The rows of the epochs before ``before_epoch`` (what a resumed run keeps)."""
+        """The rows of the epochs before ``before_epoch`` (what a resumed run keeps).
+
+        Raises:
+            CheckpointError: a line is no JSON object with an int ``epoch`` (a hand edit or a
+                damaged file), naming the file and the line.
+        """
         if not path.is_file():
             return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = []
+        lines = path.read_bytes().decode(errors='replace').splitlines()
+        for number, line in filter(lambda numbered: numbered[1].strip(), enumerate(lines, 1)):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not (isinstance(row, dict) and type(row.get('epoch')) is int):
+                raise CheckpointError(f'{path}, line {number}: expected a JSON object with an int '
+                                      f'epoch (got {line[:60]!r}); restore the file or train the '
+                                      'run again')
+            rows.append(row)
         return [r for r in rows if r['epoch'] < before_epoch]
 
     def on_epoch_end(self, row: dict[str, Any], state: RunState) -> None:

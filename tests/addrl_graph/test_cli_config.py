@@ -66,7 +66,7 @@ def test_json_file_and_both_spellings(tmp_path, folders):
     ('baseline: {depth: 2}\n', "'baseline.depth' is not accepted"),
     ('lr: fast\n', "lr: expected float | None (got 'fast')"),
     ('chunk_norm: maybe\n', "--chunk-norm: expected bool (got 'maybe')"),
-    ('d_chunk: 0\n', 'd_chunk must be a positive int (got 0)'),  # ModelConfig's constructor
+    ('d_chunk: 0\n', 'd_chunk must be an int in [1, 1024] (got 0)'),  # ModelConfig's constructor
     ('baseline: {l2: -1}\n', 'baseline config l2 must be None or a finite number >= 0'),
 ])
 def test_bad_file_exits_2_naming_the_key(tmp_path, folders, capsys, text, message):
