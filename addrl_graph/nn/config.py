@@ -255,11 +255,32 @@ class BaselineConfig:
     Args:
         embedding_dim (int, optional): width of the user and item embeddings.
         l2 (float, optional): weight of the L2 term on the embeddings a batch touches.
-        num_layers (int, optional): propagation layers (``lightgcn`` only).
+        num_layers (int, optional): propagation layers (``lightgcn``, ``dgcf``; ``freedom``:
+            user–item layers).
+        num_factors (int, optional): disentangled factors or intents (``dmrl``, ``dgcf``).
+        num_iterations (int, optional): routing iterations per layer (``dgcf``).
+        cor_weight (float, optional): weight of the distance-correlation independence term
+            (``dmrl``, ``dgcf``).
+        mm_layers (int, optional): item–item graph layers (``freedom``).
+        knn_k (int, optional): neighbours per item in the item–item kNN graphs (``freedom``).
+        image_weight (float, optional): the image graph's share of the item–item graph, in
+            [0, 1] (``freedom``).
+        edge_dropout (float, optional): share of training edges pruned per step, in [0, 1)
+            (``freedom``).
+        align_weight (float, optional): weight of the modality-alignment BPR terms
+            (``freedom``).
     """
     embedding_dim: int | None = None
     l2: float | None = None
     num_layers: int | None = None
+    num_factors: int | None = None
+    num_iterations: int | None = None
+    cor_weight: float | None = None
+    mm_layers: int | None = None
+    knn_k: int | None = None
+    image_weight: float | None = None
+    edge_dropout: float | None = None
+    align_weight: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -273,6 +294,22 @@ class BaselineConfig:
                'None or a finite number >= 0', self.l2, 'baseline')
         _check(self.num_layers is None or is_int_in(self.num_layers, 0, MAX_LAYERS),
                'num_layers', f'None or an int in [0, {MAX_LAYERS}]', self.num_layers, 'baseline')
+        for name, low, high in (('num_factors', 1, MAX_EMBEDDING_DIM),
+                                ('num_iterations', 1, MAX_LAYERS), ('mm_layers', 0, MAX_LAYERS),
+                                ('knn_k', 1, MAX_EMBEDDING_DIM)):
+            value = getattr(self, name)
+            _check(value is None or is_int_in(value, low, high), name,
+                   f'None or an int in [{low}, {high}]', value, 'baseline')
+        for name in ('cor_weight', 'align_weight'):
+            value = getattr(self, name)
+            _check(value is None or is_finite_number(value) and value >= 0, name,
+                   'None or a finite number >= 0', value, 'baseline')
+        _check(self.image_weight is None
+               or is_finite_number(self.image_weight) and 0 <= self.image_weight <= 1,
+               'image_weight', 'None or a number in [0, 1]', self.image_weight, 'baseline')
+        _check(self.edge_dropout is None
+               or is_finite_number(self.edge_dropout) and 0 <= self.edge_dropout < 1,
+               'edge_dropout', 'None or a number in [0, 1)', self.edge_dropout, 'baseline')
         return self
 
     def options(self) -> dict[str, Any]:
