@@ -29,7 +29,7 @@ from addrl_graph.errors import AddrlError, ConfigError
 #: Exit statuses: a user's error (as argparse's), and Ctrl-C (128 + SIGINT, as a shell's).
 USER_ERROR, INTERRUPTED = 2, 130
 #: Errors of a full disk or quota: the machine's state, never the code's.
-_FULL = {errno.ENOSPC, errno.EDQUOT}
+_FULL = {errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)}  # no EDQUOT on Windows
 _HELP_END = ' --help)'
 
 
