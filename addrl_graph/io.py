@@ -68,7 +68,7 @@ def read_json(path: str | os.PathLike, error: type[Exception]) -> Any:
     """Parse a JSON file; a syntax error becomes ``error`` naming the file."""
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise error(f'{path} is not valid JSON ({e})') from None
 
 

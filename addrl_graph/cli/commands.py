@@ -42,9 +42,13 @@ def _run(command: cli_config.Command, progress: bool) -> None:
         print(json.dumps(train(o['data'], o['out'], train_config, model_config,
                                resume=o['resume'], progress=progress), indent=2))
     elif command.name == 'compare':
-        from addrl_graph.training.compare import compare, format_table
+        from addrl_graph.training.compare import compare
+        from addrl_graph.training.compare_report import format_table
         print(format_table(compare(o['data'], o['out'], train_config, model_config,
-                                   progress=progress)))
+                                   models=tuple(o['models']), seeds=tuple(o['seeds']),
+                                   ablations=o['ablations'], configs=o['configs'],
+                                   workers=o['workers'], progress=progress)))
+        print(f"wrote {o['out'] / 'compare.json'} and {o['out'] / 'compare.md'}")
     else:
         from addrl_graph.training.tune import tune
         summary = tune(o['data'], o['out'], train_config, model_config, trials=o['trials'],

@@ -47,7 +47,7 @@ from addrl_graph.training.config import TrainConfig, config_file_dict
 #: The commands this module parses, with their one-line help.
 COMMANDS: dict[str, str] = {
     'train': 'train one model on a processed graph',
-    'compare': f'train {", ".join(MODEL_NAMES)} and print one table',
+    'compare': 'train models (and ablations) once per seed; a table with paired tests',
     'tune': 'search the hyper-parameters of one model on validation Recall@20 (Optuna)',
 }
 
@@ -72,7 +72,20 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     'compare': {
         'data': _DATA,
-        'out': dict(type=Path, required=True, help='parent folder of the runs, one per model'),
+        'out': dict(type=Path, required=True,
+                    help='parent folder of the runs (<out>/<model>/seed-<s>), compare.json and '
+                         'compare.md; a rerun trains only what is not finished'),
+        'models': dict(type=comma_separated(str), default=list(MODEL_NAMES),
+                       help=f'models to compare, comma-separated (default: all of '
+                            f'{",".join(MODEL_NAMES)}); addrl is the reference of the tests'),
+        'seeds': dict(type=comma_separated(int), default=[0],
+                      help='seeds, comma-separated: every model trains once per seed'),
+        'configs': dict(type=Path | None, default=None,
+                        help='folder of <model>.yaml files (tune\'s best.yaml) giving each '
+                             "model's tuned configuration; the budget flags stay the comparison's"),
+        'ablations': dict(action='store_true',
+                          help="also AD-DRL's ablations (Table 3), tested against the full model"),
+        'workers': dict(type=int, default=1, help='runs training at once, one process each'),
     },
     'tune': {
         'data': _DATA,
@@ -122,7 +135,7 @@ def build_parser(name: str) -> tuple[ArgumentParser, dict[str, Flag]]:
     generated from the dataclasses' fields (:func:`~addrl_graph.cli.flags.add_dataclass_flags`)."""
     parser = ArgumentParser(prog=f'addrl {name}', formatter_class=HelpFormatter,
                             description=_DESCRIPTIONS.get(name, COMMANDS[name]),
-                            exit_on_error=False, print_config=None)
+                            exit_on_error=False, print_config=None, allow_abbrev=False)
     parser.add_argument('--config', action=ActionConfigFile,
                         help='YAML or JSON file of the keys below (baseline nested); flags '
                              'override it')

@@ -36,10 +36,10 @@ def _metrics_table(results: dict[str, Any]) -> Block:
 def _comparison(run_dir: Path) -> Block | None:
     """Fixed-width table of the sibling runs (folders of ``run_dir``'s parent with
     ``results.json``), named by folder."""
-    from addrl_graph.training.compare import format_table
+    from addrl_graph.training.compare_report import runs_table
     rows = [dict(json.loads(p.read_text()), model=p.parent.name)
             for p in sorted(run_dir.resolve().parent.glob('*/results.json'))]
-    return ('pre', format_table(rows)) if len(rows) > 1 else None
+    return ('pre', runs_table(rows)) if len(rows) > 1 else None
 
 
 def _explained_users(ex: Explainer, num_users: int, seed: int) -> list[str]:

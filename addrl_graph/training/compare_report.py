@@ -119,18 +119,36 @@ def format_table(summary: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+def runs_table(results: list[dict[str, Any]], split: str = 'test') -> str:
+    """A fixed-width table of single runs (``results.json`` contents with a ``model`` name):
+    :data:`TESTED_METRICS` and @50 of ``split``, best epoch and seconds per epoch."""
+    metrics = (*TESTED_METRICS, 'recall@50', 'ndcg@50')
+    head = ['model', *metrics, 'best epoch', 's/epoch']
+    rows = [[r['model'], *(f"{r[split][m]:.4f}" for m in metrics), str(r['best_epoch']),
+             f"{r['seconds_per_epoch'] or 0:.1f}"] for r in results]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(row, widths)) for row in [head, *rows])
+
+
+def _graph_line(stats: Any) -> list[str]:
+    """The graph's sizes from ``meta.json``'s ``stats`` (nothing if a hand edit broke them)."""
+    try:
+        return [f"{stats['users']:,} users, {stats['items']:,} items, "
+                f"{stats['interactions']:,} interactions (sparsity "
+                f"{100 * stats['sparsity']:.2f}%); attributes: "
+                + ', '.join(f'{a} ({n})' for a, n in stats['values_per_attribute'].items())
+                + '.', '']
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
 def markdown_report(summary: dict[str, Any], meta: dict[str, Any], data_line: str = '') -> str:
     """``compare.md``: the data, the table, how the tests paired the users."""
-    stats = meta['stats']
     seeds = ', '.join(map(str, summary['seeds']))
     lines = ['# AD-DRL comparison', '']
     if data_line:
         lines += [f'Data: {data_line}', '']
-    lines += [f"{stats['users']:,} users, {stats['items']:,} items, "
-              f"{stats['interactions']:,} interactions (sparsity {100 * stats['sparsity']:.2f}%); "
-              'attributes: ' + ', '.join(f'{a} ({n})' for a, n in
-                                         stats['values_per_attribute'].items()) + '.', '',
-              f'## Test metrics, mean ± sample std over seeds {seeds}', '',
+    lines += [*_graph_line(meta.get('stats')), f'## Test metrics, mean ± sample std over seeds {seeds}', '',
               'Each run chose its checkpoint on validation Recall@20 and read the test split '
               f"once. p-values: {summary['reference']} against each row on the users' test "
               f"Recall@20 and NDCG@20 ({summary['pairing']}); paired t-test and Wilcoxon "

@@ -138,9 +138,13 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any],
             if old.get(k) != new.get(k)]
 
 
-def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    return {**config, 'train': {**dataclasses.asdict(TrainConfig()), **config.get('train', {})},
-            'model': {**ModelConfig().to_dict(), **config.get('model', {})}}
+def _with_defaults(config: Any) -> dict[str, Any]:
+    """``config`` with today's defaults under its ``train`` and ``model`` sections (a section
+    that is no mapping, as after a hand edit, stays as it is and so differs)."""
+    config = config if isinstance(config, dict) else {'config': config}
+    defaults = {'train': dataclasses.asdict(TrainConfig()), 'model': ModelConfig().to_dict()}
+    return {**config, **{key: {**values, **config[key]} for key, values in defaults.items()
+                         if isinstance(config.get(key, {}), dict) and key in config}}
 
 
 def _flatten(values: dict[str, Any], prefix: str = '') -> dict[str, Any]:

@@ -86,11 +86,11 @@ def train(data_dir: str | Path, run_dir: str | Path, train_config: TrainConfig |
     graph = TrainGraph.from_data(data, meta).to(device)
 
     torch.manual_seed(train_config.seed)
+    check_sizes(train_config, model_config, graph)
     model = build_model(train_config.model, graph, model_config,
                         train_config.baseline.options()).to(device)
     needs = model.batch_needs
     check_batch_needs(train_config, needs, bool(model.embedding_tables()), ctx)
-    check_sizes(train_config, model_config, graph)
     optimizer = make_optimizer(model, train_config.lr, train_config.sparse_embeddings)
     loader = make_train_loader(data, batch_size=-(-train_config.batch_size // ctx.world_size),
                                num_neg=train_config.num_neg, shuffle=True,
