@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from addrl_graph.data.schema import RESERVED_NODE_TYPES
+from addrl_graph.data.schema import RESERVED_ATTRIBUTE_NAMES, is_reserved_attribute
 from data_builders.errors import DataBuildError
 from data_builders.readers.records import ItemMeta
 
@@ -25,9 +25,6 @@ OTHER = 'other'
 BUILTIN_SOURCES = ('price', 'popularity', 'brand', 'category')
 EXTRA_PREFIX = 'extra:'
 POPULARITY_SOURCES = ('interactions', 'sales_rank')
-#: Names no attribute may take: the graph's own node types (``user``, ``item``) and
-#: ``others``, the name of the model's free chunks in explanations.
-RESERVED_NAMES = frozenset(RESERVED_NODE_TYPES | {'others'})
 
 
 class LevelBinner:
@@ -204,11 +201,12 @@ class AttributeConfig:
         seen: dict[str, str] = {}
         for source in self.names:
             name = attribute_name(source)
-            if name in RESERVED_NAMES:
+            if is_reserved_attribute(name):
                 raise DataBuildError(
                     f'--attributes: {source!r} would be named {name!r}, which is reserved '
-                    f'({", ".join(sorted(RESERVED_NAMES))}: node types of the graph and the '
-                    f"model's free chunks); leave it out (got {self.names})")
+                    f'({", ".join(sorted(RESERVED_ATTRIBUTE_NAMES))}, others_<n>: node types '
+                    f"of the graph and the model's free chunks); leave it out "
+                    f'(got {self.names})')
             if name in seen:
                 raise DataBuildError(f'--attributes: {seen[name]!r} and {source!r} are both '
                                      f'named {name!r}; list one of them (got {self.names})')

@@ -27,6 +27,16 @@ INTERACTS = ('user', 'interacts', 'item')
 REV_INTERACTS = ('item', 'rev_interacts', 'user')
 TRAIN, VALID, TEST = 0, 1, 2
 RESERVED_NODE_TYPES = {'user', 'item'}
+#: The name explanations give the model's free chunks (``others``, or ``others_1`` … when
+#: several); no attribute may take it, nor a node type's name.
+FREE_CHUNK = 'others'
+RESERVED_ATTRIBUTE_NAMES = frozenset(RESERVED_NODE_TYPES | {FREE_CHUNK})
+
+
+def is_reserved_attribute(name: str) -> bool:
+    """Whether an attribute may not be called ``name`` (``user``, ``item``, ``others``,
+    ``others_2`` …)."""
+    return name in RESERVED_ATTRIBUTE_NAMES or name.startswith(f'{FREE_CHUNK}_')
 
 
 def attribute_names(meta: dict[str, Any]) -> list[str]:
@@ -146,8 +156,9 @@ def validate_graph(data: HeteroData, meta: dict[str, Any]) -> None:
     num_users, num_items = len(meta['users']), len(meta['items'])
     names = attribute_names(meta)
     _require(len(set(names)) == len(names), f'duplicate attribute names in meta.json (got {names})')
-    clash = RESERVED_NODE_TYPES & set(names)
-    _require(not clash, f'attribute names may not be {sorted(clash)}')
+    clash = sorted(n for n in names if is_reserved_attribute(n))
+    _require(not clash, f'attribute names may not be {clash}: reserved for the node types and '
+                        'the free chunks')
     _require('user' in data.node_types and 'item' in data.node_types,
              f'graph needs node types user and item (got {data.node_types})')
     _require(data['user'].num_nodes == num_users,

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from addrl_graph.data.schema import TRAIN, VALID, load_graph
+from addrl_graph.data.schema import FREE_CHUNK, TRAIN, VALID, load_graph
 from addrl_graph.data.seen import UserItems
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
@@ -96,8 +96,8 @@ class Explanation:
 def chunk_names(attribute_names: list[str], num_chunks: int) -> list[str]:
     """Name of every chunk: the attributes, then ``others`` (``others_1`` … when several)."""
     free = num_chunks - len(attribute_names)
-    return list(attribute_names) + (['others'] if free == 1
-                                    else [f'others_{j + 1}' for j in range(free)])
+    return list(attribute_names) + ([FREE_CHUNK] if free == 1
+                                    else [f'{FREE_CHUNK}_{j + 1}' for j in range(free)])
 
 
 class Explainer:

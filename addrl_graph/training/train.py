@@ -211,6 +211,12 @@ def _train_epoch(step_model: nn.Module, graph: TrainGraph, loader: Any, optimize
                 'loss weights and start again')
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        bad = _nonfinite_gradient(step_model)
+        if bad is not None:
+            raise TrainingDiverged(
+                f'the gradient of {bad} became NaN or infinite at epoch {epoch}, batch {batches} '
+                f'(loss {float(loss.detach()):.4g}); the run folder keeps its last good epoch: '
+                'lower --lr or the loss weights and start again')
         optimizer.step()
         batches += 1
         for key, value in terms.items():
@@ -220,6 +226,16 @@ def _train_epoch(step_model: nn.Module, graph: TrainGraph, loader: Any, optimize
     means = mean_over_ranks({k: v / max(1, batches) for k, v in sums.items()}, ctx)
     return {'epoch': epoch, 'seconds': round(time.perf_counter() - start, 3),
             'loss': means.get('total', 0.0), **{f'loss_{k}': v for k, v in means.items()}}
+
+
+def _nonfinite_gradient(model: nn.Module) -> str | None:
+    """The name of the first parameter whose gradient holds NaN or inf, if any (one fused
+    norm over all gradients first, so a finite step costs one reduction)."""
+    named = [(name, p.grad.coalesce().values() if p.grad.is_sparse else p.grad)
+             for name, p in model.named_parameters() if p.grad is not None]
+    if not named or torch.isfinite(torch.nn.utils.get_total_norm([g for _, g in named])):
+        return None
+    return next((name for name, g in named if not torch.isfinite(g).all()), None)
 
 
 def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:

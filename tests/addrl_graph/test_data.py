@@ -62,8 +62,9 @@ def test_schema_violations_are_named(tiny_graph, break_it, message):
         validate_graph(data, meta)
 
 
-def test_reserved_attribute_names(tiny_graph):
+@pytest.mark.parametrize('name', ['item', 'user', 'others', 'others_2'])
+def test_reserved_attribute_names(tiny_graph, name):
     data, meta = tiny_graph
-    meta = dict(meta, attributes=[{'name': 'item', 'values': ['x', 'y']}])
-    with pytest.raises(GraphSchemaError, match='may not be'):
+    meta = dict(meta, attributes=[{'name': name, 'values': ['x', 'y']}])
+    with pytest.raises(GraphSchemaError, match=f"may not be \\['{name}'\\]"):
         validate_graph(data, meta)

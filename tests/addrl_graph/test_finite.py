@@ -67,6 +67,31 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     assert all(torch.isfinite(t).all() for t in state['model'].values())
 
 
+def test_training_stops_at_the_first_non_finite_gradient(tmp_path, monkeypatch):
+    """A finite loss whose backward gives NaN (here: a hook on the item embeddings from the
+    fourth step on) stops training before the optimizer applies it."""
+    graph = save_tiny_graph(tmp_path / 'graph')
+    forward, steps = ADDRL.forward, []
+
+    def poisoned(self, batch, graph):
+        steps.append(1)
+        table = self.id_encoder.item_embedding.weight
+        if len(steps) > 3 and not getattr(table, '_poisoned', False):
+            table.register_hook(lambda grad: grad * math.nan)
+            table._poisoned = True
+        return forward(self, batch, graph)
+
+    monkeypatch.setattr(ADDRL, 'forward', poisoned)
+    run = tmp_path / 'run'
+    with pytest.raises(TrainingDiverged, match='gradient of id_encoder.item_embedding.weight '
+                                               'became NaN or infinite at epoch 1'):
+        train(graph, run, TrainConfig(epochs=5, batch_size=32), paper_config(d_chunk=4),
+              progress=False)
+    state = torch.load(checkpoint_file(run, 'last'), weights_only=True)
+    assert state['epoch'] == 0
+    assert all(torch.isfinite(t).all() for t in state['model'].values())
+
+
 @pytest.fixture(scope='module')
 def explainer(tmp_path_factory):
     root = tmp_path_factory.mktemp('finite')
