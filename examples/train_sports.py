@@ -14,6 +14,7 @@ and ``report.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from addrl_graph.training.compare import compare, format_table, markdown_report
+from addrl_graph.training.compare import compare, run_folder
+from addrl_graph.training.compare_report import format_table, markdown_report
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.data.schema import load_graph
 from addrl_graph.errors import AddrlError
@@ -74,8 +76,40 @@ def prepare_graph(args: argparse.Namespace) -> tuple[Path, str]:
         print(f'reusing the graph in {graph_dir}', flush=True)
     else:
         from data_builders.summary import format_summary
-        print(format_summary(build(config)), flush=True)
+        # a build with other options replaces the graph of this example's own folder
+        print(format_summary(build(dataclasses.replace(config, overwrite=True))), flush=True)
     return graph_dir, data_line
+
+
+def what_addrl_shows(run_dir: Path, out_dir: Path) -> str:
+    """Markdown of what the library is for: one explained recommendation (Eq. 11 terms, Eq. 8
+    modality weights, attribute values) and one control study of price (Eq. 14) with its plot,
+    ``control_price.png`` in ``out_dir``."""
+    from addrl_graph.explain import Explainer, explain, recommend
+    from addrl_graph.explain.studies import control_study
+    from addrl_graph.explain.viz import plot_control_study
+
+    ex = Explainer.from_run(run_dir)
+    user = ex.meta['users'][0]
+    top = recommend(ex, user, k=5)[user]
+    why = explain(ex, user, top[0].item)
+    lines = ['', f'## One explained recommendation ({run_dir})', '',
+             f'Top 5 of user {user}: ' + ', '.join(r.item for r in top) + '.', '',
+             f'Why {why.item} (score {why.score:.3f}, led by {why.top_attribute}):', '',
+             '| chunk | term s(u,i,k) | lift over the user\'s mean | item value | '
+             'weights id / text / image |', '|---|---|---|---|---|']
+    for name, term in why.terms.items():
+        weights = ' / '.join(f'{w:.2f}' for w in why.modality_weights.get(name, {}).values())
+        lines.append(f'| {name} | {term:.3f} | {why.lift[name]:+.3f} | '
+                     f'{why.values.get(name, "-")} | {weights} |')
+    study = control_study(ex, 'price')
+    plot_control_study(study, out_dir / 'control_price.png')
+    lines += ['', '## Turning price up and down (one control study)', '',
+              f'Share of the price level users lean to ({study.value!r}) in the top {study.k} '
+              f'of {len(study.users)} users, per ξ: ' + ', '.join(
+                  f'{x:g}: {s:.1%}' for x, s in zip(study.xis, study.preferred_share)) + '.',
+              '', '![control study of price](control_price.png)', '']
+    return '\n'.join(lines)
 
 
 def main() -> int:
@@ -139,7 +173,10 @@ def main() -> int:
             return 0
     print(format_table(results))
     _, meta = load_graph(graph_dir)
-    (args.out / 'report.md').write_text(markdown_report(results, meta, data_line))
+    report = markdown_report(results, meta, data_line)
+    if 'addrl' in args.models.split(','):
+        report += what_addrl_shows(run_folder(args.out, 'addrl', 0), args.out)
+    (args.out / 'report.md').write_text(report)
     print(f'run folder: {args.out} (report.md, one sub-folder per model)')
     return 0
 

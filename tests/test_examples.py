@@ -20,10 +20,12 @@ def test_train_sports_small(tmp_path):
                   '--image-encoder', 'none', '--models', 'addrl,bpr-mf', '--epochs', '2',
                   '--id-encoder', 'lightgcn', '--quiet', cwd=tmp_path)
     assert stdout.startswith('data: synthetic small dataset (embedded default')
-    rows = [line.split()[0] for line in stdout.splitlines() if line.strip()]
-    assert 'addrl' in rows and 'bpr-mf' in rows
-    assert (tmp_path / 'runs' / 'sports' / 'report.md').is_file()
-    config = (tmp_path / 'runs' / 'sports' / 'addrl' / 'config.json').read_text()
+    assert '| addrl |' in stdout and '| bpr-mf |' in stdout
+    report = (tmp_path / 'runs' / 'sports' / 'report.md').read_text()
+    assert '| bpr-mf |' in report and '## One explained recommendation' in report
+    assert '![control study of price](control_price.png)' in report
+    assert (tmp_path / 'runs' / 'sports' / 'control_price.png').stat().st_size > 1000
+    config = (tmp_path / 'runs' / 'sports' / 'addrl' / 'seed-0' / 'config.json').read_text()
     assert '"id_encoder": "lightgcn"' in config
 
 
