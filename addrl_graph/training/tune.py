@@ -74,6 +74,17 @@ SPACES: dict[str, Space] = {
     'lightgcn': {**_BASELINE_SPACE,
                  'baseline.num_layers': {'type': 'int', 'low': 1, 'high': 4}},
     'vbpr': dict(_BASELINE_SPACE),
+    'dmrl': {**_BASELINE_SPACE,
+             'baseline.num_factors': {'type': 'categorical', 'choices': [2, 4, 8]},
+             'baseline.cor_weight': {'type': 'float', 'low': 1e-4, 'high': 1e-1, 'log': True}},
+    'dgcf': {**_BASELINE_SPACE,
+             'baseline.num_factors': {'type': 'categorical', 'choices': [2, 4, 8]},
+             'baseline.num_layers': {'type': 'int', 'low': 1, 'high': 2},
+             'baseline.cor_weight': {'type': 'float', 'low': 1e-3, 'high': 1e-1, 'log': True}},
+    'freedom': {**_BASELINE_SPACE,
+                'baseline.knn_k': {'type': 'categorical', 'choices': [5, 10, 20]},
+                'baseline.edge_dropout': {'type': 'categorical', 'choices': [0.0, 0.5, 0.8]},
+                'baseline.image_weight': {'type': 'float', 'low': 0.0, 'high': 1.0}},
 }
 
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {'baseline', 'model'}
@@ -104,6 +115,9 @@ def load_space(model: str, path: str | Path | None = None) -> Space:
     """The search space: the built-in one of ``model``, or the file at ``path`` (YAML or
     JSON, same shape as :data:`SPACES` entries), checked."""
     if path is None:
+        if model not in SPACES:
+            raise ConfigError(f'--model {model} has no built-in search space: pass --space FILE '
+                              f'(models with one: {sorted(SPACES)})')
         space = SPACES[model]
     else:
         try:

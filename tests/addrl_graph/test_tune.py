@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from addrl_graph.nn.registry import MODEL_NAMES
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.errors import ConfigError
 from addrl_graph.training.config import TrainConfig
@@ -147,6 +148,17 @@ def test_space_files_and_params_are_checked(tmp_path):
         {'lr': 0.02, 'alpha': 1.5, 'baseline.l2': 1e-3}, TrainConfig(epochs=3), ModelConfig())
     assert (train_config.lr, train_config.epochs, model_config.alpha,
             train_config.baseline.l2) == (0.02, 3, 1.5, 1e-3)
+
+
+@pytest.mark.parametrize('model', MODEL_NAMES)
+def test_every_model_has_a_built_in_space_whose_extremes_are_valid(model):
+    space = load_space(model)
+    for end in ('low', 'high'):
+        params = {name: (spec['choices'][0 if end == 'low' else -1]
+                         if spec['type'] == 'categorical' else spec[end])
+                  for name, spec in space.items() if 'when' not in spec}
+        train_config, _ = apply_params(params, TrainConfig(model=model), ModelConfig())
+        assert train_config.resolved().model == model
 
 
 def _write(tmp_path: Path, space: dict) -> Path:
