@@ -29,6 +29,8 @@ from addrl_graph.io import read_json
 from addrl_graph.nn.config import ABLATIONS, BaselineConfig, ModelConfig
 from addrl_graph.nn.registry import MODEL_NAMES
 from addrl_graph.training.compare_report import summarize, write_report
+from addrl_graph.training.config import run_config
+from addrl_graph.training.runs import config_differences, read_run_config
 from addrl_graph.training.train import PER_USER_FILE, TrainConfig, train
 from addrl_graph.training.tune import apply_params
 
@@ -96,7 +98,7 @@ def _tuned(model: str, train_config: TrainConfig, model_config: ModelConfig,
         raise ConfigError(f'{path}: unknown configuration keys {unknown}')
     params = {k: v for k, v in values.items() if k not in (*BUDGET_FIELDS, 'baseline')}
     params.update({f'baseline.{k}': v for k, v in baseline.items()})
-    tuned_train, tuned_model = apply_params(params, budget, ModelConfig())
+    tuned_train, tuned_model = apply_params(params, budget, model_config)
     logger.info('%s: configuration of %s', model, path)
     return tuned_train, tuned_model
 
@@ -145,8 +147,16 @@ def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig
 
 def _train_job(data_dir: str, run_dir: str, train_config: TrainConfig, model_config: ModelConfig,
                progress: bool, loaded: Any = None) -> None:
-    """One seed of one entry: trained, resumed, or (finished already) left as it is."""
-    if (Path(run_dir) / 'results.json').is_file() and (Path(run_dir) / PER_USER_FILE).is_file():
+    """One seed of one entry: trained, resumed, or (finished already, with this very
+    configuration) left as it is."""
+    run = Path(run_dir)
+    if (run / 'results.json').is_file() and (run / PER_USER_FILE).is_file():
+        meta = read_json(Path(data_dir) / 'meta.json', GraphSchemaError)
+        wanted = run_config(Path(data_dir), meta, train_config.resolved(), model_config)
+        differences = config_differences(read_run_config(run), wanted, free=('train.tensorboard',))
+        if differences:
+            raise ConfigError(f'{run} holds a finished run of another configuration '
+                              f'({"; ".join(differences)}): choose another --out')
         return
     logger.info('training %s', run_dir)
     train(data_dir, run_dir, train_config, model_config, progress=progress, loaded=loaded,

@@ -64,6 +64,19 @@ def test_a_rerun_trains_nothing_and_gives_the_same_table(graph, tmp_path, monkey
     assert again == first == summarize(tmp_path / 'cmp', ['addrl', 'lightgcn'], (0, 1), 'addrl')
 
 
+def test_a_rerun_with_another_configuration_is_refused(graph, tmp_path):
+    budget = TrainConfig(epochs=2, batch_size=16)
+    compare_module.compare(graph, tmp_path / 'cmp', budget, paper_config(d_chunk=4),
+                           models=('bpr-mf',), progress=False)
+    (tmp_path / 'configs').mkdir()
+    (tmp_path / 'configs' / 'bpr-mf.yaml').write_text(yaml.safe_dump({'lr': 0.05}))
+    with pytest.raises(ConfigError, match='holds a finished run of another configuration '
+                                          r'\(train.lr: checkpoint 0.011, now 0.05\)'):
+        compare_module.compare(graph, tmp_path / 'cmp', budget, paper_config(d_chunk=4),
+                               models=('bpr-mf',), configs=tmp_path / 'configs',
+                               progress=False)
+
+
 def test_ablations_follow_the_models_and_test_against_the_full_model():
     entries = comparison_entries(TrainConfig(), ModelConfig(), models=('addrl', 'bpr-mf'),
                                  ablations=True)
