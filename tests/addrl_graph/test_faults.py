@@ -52,5 +52,6 @@ def test_sigkill_then_resume_matches_uninterrupted(small_graph_dir, tmp_path, wh
     resumed = train(small_graph_dir, run, TrainConfig(**CONFIG), resume=True, progress=False)
     assert resumed['epochs_run'] == EPOCHS
     assert resumed['best_epoch'] == full['best_epoch']
-    # same seed, same batches, same Adam state: equal up to float summation order
-    assert resumed['test'] == pytest.approx(full['test'], abs=1e-5)
+    # same seed, same batches, same Adam state: equal up to float summation order (relative
+    # for the raw mean degree of avg_popularity, which is in the tens)
+    assert resumed['test'] == pytest.approx(full['test'], rel=1e-5, abs=1e-5)

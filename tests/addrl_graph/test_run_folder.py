@@ -87,7 +87,7 @@ def test_resume_may_extend_the_limits_and_names_every_other_difference(graph, tm
     extended = train(graph, run, TrainConfig(**dict(CONFIG, patience=20, max_minutes=60)),
                      paper_config(d_chunk=4), resume=True, progress=False)
     assert extended['epochs_run'] == EPOCHS
-    assert extended['test'] == pytest.approx(full[1]['test'], abs=1e-6)
+    assert extended['test'] == pytest.approx(full[1]['test'], rel=1e-5, abs=1e-6)
 
 
 def test_resuming_a_finished_run_does_not_read_the_test_split_again(graph, tmp_path, full,
@@ -150,4 +150,4 @@ def test_sigkill_at_every_checkpoint_write_step_then_resume_matches(graph, tmp_p
                         progress=False)
         assert resumed['epochs_run'] == EPOCHS, when
         assert resumed['best_epoch'] == full[1]['best_epoch'], when
-        assert resumed['test'] == pytest.approx(full[1]['test'], abs=1e-6), when
+        assert resumed['test'] == pytest.approx(full[1]['test'], rel=1e-5, abs=1e-6), when
