@@ -40,6 +40,7 @@ BUDGET_FIELDS = ('model', 'epochs', 'patience', 'max_minutes', 'seed', 'device',
                  'eval_batch_size', 'tensorboard')
 REFERENCE = 'addrl'
 _FILE_KEYS = {f.name for cls in (TrainConfig, ModelConfig) for f in dataclasses.fields(cls)}
+_BASELINE_KEYS = {f.name for f in dataclasses.fields(BaselineConfig)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +92,10 @@ def _tuned(model: str, train_config: TrainConfig, model_config: ModelConfig,
     if not isinstance(values, dict):
         raise ConfigError(f'{path} must hold a mapping of configuration keys')
     baseline = values.get('baseline') or {}
+    if not isinstance(baseline, dict):
+        raise ConfigError(f'{path}: baseline must hold a mapping of BaselineConfig fields')
     unknown = sorted(set(values) - _FILE_KEYS) + sorted(
-        f'baseline.{k}' for k in (baseline if isinstance(baseline, dict) else {'?': 0})
-        if k not in {f.name for f in dataclasses.fields(BaselineConfig)})
+        f'baseline.{k}' for k in set(baseline) - _BASELINE_KEYS)
     if unknown:
         raise ConfigError(f'{path}: unknown configuration keys {unknown}')
     params = {k: v for k, v in values.items() if k not in (*BUDGET_FIELDS, 'baseline')}
@@ -126,8 +128,9 @@ def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig
     if workers < 1:
         raise ConfigError(f'workers must be an int >= 1 (got {workers})')
     entries = comparison_entries(train_config, model_config, models, ablations, configs)
+    meta = read_json(Path(data_dir) / 'meta.json', GraphSchemaError)
     jobs = [(str(data_dir), str(run_folder(out_dir, e.name, s)),
-             dataclasses.replace(e.train_config, seed=s), e.model_config)
+             dataclasses.replace(e.train_config, seed=s), e.model_config, meta)
             for e in entries for s in seeds]
     if workers == 1:
         loaded = load_graph(data_dir)
@@ -141,17 +144,16 @@ def compare(data_dir: str | Path, out_dir: str | Path, train_config: TrainConfig
             for future in [pool.submit(_train_job, *job, progress=False) for job in jobs]:
                 future.result()
     summary = summarize(out_dir, [e.name for e in entries], seeds, REFERENCE)
-    write_report(out_dir, summary, read_json(Path(data_dir) / 'meta.json', GraphSchemaError))
+    write_report(out_dir, summary, meta)
     return summary
 
 
 def _train_job(data_dir: str, run_dir: str, train_config: TrainConfig, model_config: ModelConfig,
-               progress: bool, loaded: Any = None) -> None:
+               meta: dict[str, Any], progress: bool, loaded: Any = None) -> None:
     """One seed of one entry: trained, resumed, or (finished already, with this very
     configuration) left as it is."""
     run = Path(run_dir)
     if (run / 'results.json').is_file() and (run / PER_USER_FILE).is_file():
-        meta = read_json(Path(data_dir) / 'meta.json', GraphSchemaError)
         wanted = run_config(Path(data_dir), meta, train_config.resolved(), model_config)
         differences = config_differences(read_run_config(run), wanted, free=('train.tensorboard',))
         if differences:
