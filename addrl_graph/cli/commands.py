@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from addrl_graph.cli import config as cli_config, explain as cli_explain
+from addrl_graph.cli import export as cli_export
 from addrl_graph.cli.exits import OneLineParser, run_command, user_paths
 from addrl_graph.training.config import check_device
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="also report the authors' NDCG (ideal DCG from the retrieved list)")
     ev.add_argument('--device', default='cpu')
     cli_explain.add_commands(sub)
+    cli_export.add_command(sub)
     return parser
 
 
@@ -95,6 +97,10 @@ def _main(argv: list[str] | None) -> None:
         check_device(command.train_config.device)
         with user_paths(command.options):
             _run(command, progress)
+        return
+    if args.command == cli_export.COMMAND:  # no --device: the weights are written as they are
+        with user_paths(vars(args)):
+            cli_export.run(args)
         return
     check_device(args.device)
     with user_paths(vars(args)):
