@@ -30,7 +30,7 @@ from data_builders.folders import check_out_folder, graph_folder
 from data_builders.readers import FORMATS, ItemMeta, ReadStats, read_meta, read_reviews
 from data_builders.readers.records import DUPLICATE_ITEM
 from data_builders.readers.sniff import check_format
-from data_builders.split import require_held_out, split_interactions
+from data_builders.split import require_held_out, split_interactions, time_order
 from data_builders.summary import graph_statistics
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class BuildConfig:
     per field of :class:`AttributeConfig`; ``progress`` follows ``--quiet``).
 
     Args:
-        format: dump format, ``'2014'``, ``'2018'`` or ``'2023'``.
+        format: dump format, ``'2014'``, ``'2018'``, ``'2023'`` or ``'sequence'``
+            (``user item item ...`` lines in time order, no metadata).
         reviews: review dump (``.json[l][.gz]``).
         meta: metadata dump, or ``None`` (every attribute then becomes ``unknown``).
         out: output folder for ``graph.pt`` and ``meta.json``.
@@ -57,7 +58,11 @@ class BuildConfig:
         image_size: input side of efficientnet-lite0 (default 224).
         text_reviews: add the item's *training* review texts to its document (the paper uses
             reviews; held-out reviews are left out so they cannot leak into features).
-        split: ``paper`` (8:2, then 10% of train as validation) or ``mmrec`` (8:1:1).
+        split: ``paper`` (8:2, then 10% of train as validation), ``mmrec`` (MMRec's rule:
+            1 + 1 held out under 10 interactions, else floor(20%), halved, test the odd one),
+            ``random-811`` (random 8:1:1 in expectation), ``temporal`` (RecBole's 8:1:1 by
+            time, newest to test) or ``loo`` (newest to test, the one before to
+            validation); see :mod:`data_builders.split`.
         seed: seed of the split (a non-negative integer).
         k_core: minimum interactions per user and per item.
         strict: stop at the first malformed line (file and line number in the error).
@@ -243,7 +248,9 @@ def _build(config: BuildConfig) -> dict[str, Any]:
             config.reviews)
         item_metas = [metas.get(asin) for asin in items]
     with timer.stage('split'):
-        split = split_interactions(user_index, config.split, config.seed)
+        time = time_order(frame['timestamp'].to_numpy(float), frame.index.to_numpy(),
+                          config.format)
+        split = split_interactions(user_index, config.split, config.seed, time)
         require_held_out(split, config.split, config.allow_empty_splits)
     with timer.stage('attributes'):
         train_counts = np.bincount(item_index[split == 0], minlength=len(items))

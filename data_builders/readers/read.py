@@ -1,10 +1,13 @@
-"""Read Amazon review and metadata dumps (2014, 2018, 2023 formats) into records.
+"""Read Amazon review and metadata dumps (2014, 2018, 2023 formats) and time-ordered
+interaction sequences (``sequence``: no metadata) into records.
 
 One private core (:func:`_read`) owns the line policy — counting, skipping, ``strict`` — and
 each format module (:mod:`~data_builders.readers.amazon_2014`,
-:mod:`~data_builders.readers.amazon_2018`, :mod:`~data_builders.readers.amazon_2023`) only turns
-one decoded line into a :class:`~data_builders.readers.records.Review` or
-:class:`~data_builders.readers.records.ItemMeta`, with the line helpers of
+:mod:`~data_builders.readers.amazon_2018`, :mod:`~data_builders.readers.amazon_2023`,
+:mod:`~data_builders.readers.sequence`) only turns one decoded line into a
+:class:`~data_builders.readers.records.Review` (a list of them for a sequence line: ``lines``
+and ``kept`` count lines) or :class:`~data_builders.readers.records.ItemMeta`, with the line
+helpers of
 :mod:`~data_builders.readers.lines` and the field coercers of
 :mod:`~data_builders.readers.fields`.
 
@@ -21,6 +24,7 @@ Skip reasons (keys of ``ReadStats.skipped``). A line is dropped, and counted onc
 - ``bad_type``: the id is neither a string nor an integer.
 - ``bad_id``: the id holds a character that is not printable (a control or format character,
   a lone surrogate, ...: :func:`~data_builders.readers.lines.require_id`).
+- ``not_sequence``: a ``sequence`` line that starts like JSON.
 - ``duplicate_item``: a metadata line of an item that an earlier line already described; the
   first line of each item wins (counted by the build for the items of its graph,
   :func:`data_builders.build.read_item_meta`).
@@ -47,6 +51,7 @@ from typing import Any, TypeVar
 import data_builders.readers.amazon_2014 as amazon_2014
 import data_builders.readers.amazon_2018 as amazon_2018
 import data_builders.readers.amazon_2023 as amazon_2023
+import data_builders.readers.sequence as sequence
 from data_builders.errors import DataBuildError
 from data_builders.readers.fields import Issues
 from data_builders.readers.files import check_file, open_raw_lines
@@ -55,13 +60,21 @@ from data_builders.readers.records import ItemMeta, ReadStats, Review
 
 logger = logging.getLogger(__name__)
 
-#: The line parsers of each dump format: ``(parse_review, parse_meta)``.
+#: The line parsers of each dump format: ``(parse_review, parse_meta)``; ``None``: the
+#: format has no metadata dumps.
 PARSERS = {'2014': (amazon_2014.parse_review, amazon_2014.parse_meta),
            '2018': (amazon_2018.parse_review, amazon_2018.parse_meta),
-           '2023': (amazon_2023.parse_review, amazon_2023.parse_meta)}
+           '2023': (amazon_2023.parse_review, amazon_2023.parse_meta),
+           'sequence': (sequence.parse_review, None)}
 FORMATS = tuple(PARSERS)
+#: Formats whose review records come in time order (and carry no timestamps).
+TIME_ORDERED = ('sequence',)
 
 T = TypeVar('T')
+
+#: Why a format without metadata dumps cannot read one (``fmt`` filled in).
+NO_META = ('--format {fmt} has no metadata dumps: build without --meta (the popularity '
+           'attribute is then derived from the interactions)')
 
 
 def read_reviews(path: str | os.PathLike, fmt: str, stats: ReadStats | None = None,
@@ -70,7 +83,7 @@ def read_reviews(path: str | os.PathLike, fmt: str, stats: ReadStats | None = No
 
     Args:
         path: ``.json``/``.jsonl`` file, gzipped or not (detected from the content).
-        fmt: ``'2014'``, ``'2018'`` or ``'2023'`` (an int works too).
+        fmt: ``'2014'``, ``'2018'``, ``'2023'`` (an int works too) or ``'sequence'``.
         stats: filled while iterating: lines read, kept, and skipped per reason (see the module
             docstring for the keys). Pass one to see what was dropped.
         strict: raise on the first line that would be skipped instead of counting it.
@@ -94,6 +107,8 @@ def _parser(fmt: str, kind: str) -> Callable[[str, Issues], Any]:
     if fmt not in PARSERS:
         raise DataBuildError(f'fmt must be one of {", ".join(FORMATS)} (got {fmt!r})')
     parse_review, parse_meta = PARSERS[fmt]
+    if kind == 'meta' and parse_meta is None:
+        raise DataBuildError(NO_META.format(fmt=fmt))
     return parse_review if kind == 'review' else parse_meta
 
 
@@ -120,7 +135,10 @@ def _records(path: str | os.PathLike, parse: Callable[[str, Issues], T], stats: 
             continue
         stats.kept += 1
         stats.skipped.update(issues)
-        yield record
+        if isinstance(record, list):
+            yield from record
+        else:
+            yield record
     _log(stats)
 
 

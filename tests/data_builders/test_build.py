@@ -49,13 +49,13 @@ def test_real_gift_cards_graph(tmp_path):
 def test_split_and_seed_are_recorded(tmp_path):
     a = build(_gift_config(tmp_path / 'a', seed=1))
     build(_gift_config(tmp_path / 'b', seed=1))
-    build(_gift_config(tmp_path / 'c', seed=2, split='mmrec'))
+    build(_gift_config(tmp_path / 'c', seed=2, split='random-811'))
     da, _ = load_graph(tmp_path / 'a')
     db, _ = load_graph(tmp_path / 'b')
     dc, mc = load_graph(tmp_path / 'c')
     assert a['split'] == {'protocol': 'paper', 'seed': 1}
     assert torch.equal(da[INTERACTS].split, db[INTERACTS].split)
-    assert mc['split'] == {'protocol': 'mmrec', 'seed': 2}
+    assert mc['split'] == {'protocol': 'random-811', 'seed': 2}
     shares = np.bincount(dc[INTERACTS].split.numpy(), minlength=3) / 2941
     assert 0.75 < shares[TRAIN] < 0.85 and 0.07 < shares[VALID] < 0.13
 

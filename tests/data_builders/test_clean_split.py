@@ -42,13 +42,13 @@ def test_k_core_nothing_left():
         k_core(pd.DataFrame({'user': ['a'], 'item': ['x']}), 5)
 
 
-@pytest.mark.parametrize('protocol', ['paper', 'mmrec'])
+@pytest.mark.parametrize('protocol', ['paper', 'random-811'])
 def test_split_ratios_and_train_per_user(protocol):
     rng = np.random.default_rng(1)
     user = np.repeat(np.arange(2000), rng.integers(5, 40, 2000))
     split = split_interactions(user, protocol, seed=3)
     share = np.bincount(split, minlength=3) / len(split)
-    expected = {'paper': (0.72, 0.08, 0.20), 'mmrec': (0.8, 0.1, 0.1)}[protocol]
+    expected = {'paper': (0.72, 0.08, 0.20), 'random-811': (0.8, 0.1, 0.1)}[protocol]
     assert np.allclose(share, expected, atol=0.02)
     train_per_user = np.bincount(user[split == 0], minlength=2000)
     assert train_per_user.min() >= 1

@@ -358,9 +358,10 @@ def test_directory_and_bad_format(tmp_path: Path) -> None:
     with pytest.raises(DataBuildError, match='is a directory'):
         read_meta(tmp_path, '2018')
     path = write_lines(tmp_path / 'r.json', ['{}'])
-    with pytest.raises(DataBuildError, match=r"fmt must be one of 2014, 2018, 2023 \(got '2019'"):
+    with pytest.raises(DataBuildError,
+                       match=r"fmt must be one of 2014, 2018, 2023, sequence \(got '2019'"):
         read_reviews(path, '2019')
-    assert FORMATS == ('2014', '2018', '2023')
+    assert FORMATS == ('2014', '2018', '2023', 'sequence')
     assert list(read_reviews(path, 2018)) == []                   # an int fmt is fine
 
 
