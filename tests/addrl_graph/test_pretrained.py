@@ -2,7 +2,9 @@
 model leaves its run folder and scores every user and item as before; a folder that is
 incomplete, corrupted or of another model is refused in one line."""
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -147,3 +149,18 @@ def test_scoring_another_graph_needs_the_same_ids(world, saved, tmp_path):
     _, fewer = load_graph(save_tiny_graph(tmp_path / 'fewer', num_users=19, num_items=30))
     with pytest.raises(CheckpointError, match='has other users than the graph'):
         pretrained.check_graph(fewer, same_graph=False)
+
+
+def test_the_readme_example_runs(tmp_path):
+    """The README's save_pretrained block, after its training example (one epoch)."""
+    blocks = re.findall(r'```python\n(.*?)```',
+                        (Path(__file__).resolve().parents[2] / 'README.md').read_text(), re.S)
+    train_example = next(b for b in blocks if 'model(batch, graph)' in b)
+    example = next(b for b in blocks if 'save_pretrained(' in b)
+    graph_dir = save_tiny_graph(tmp_path / 'graph', num_users=20, num_items=30)
+    names = {}
+    exec(train_example.replace("'graphs/beauty'", repr(str(graph_dir)))
+         .replace('range(10)', 'range(1)'), names)
+    exec(example.replace("'addrl-beauty'", repr(str(tmp_path / 'pretrained'))), names)
+    assert names['best_item'] in names['meta']['items']
+    assert names['scores'].shape == (20, 30)
