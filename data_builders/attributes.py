@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from addrl_graph.data.catalog import OTHER, UNKNOWN
 from addrl_graph.data.schema import RESERVED_ATTRIBUTE_NAMES, is_reserved_attribute
 from data_builders.errors import DataBuildError
 from data_builders.readers.records import ItemMeta
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN = 'unknown'
-OTHER = 'other'
 BUILTIN_SOURCES = ('price', 'popularity', 'brand', 'category')
 EXTRA_PREFIX = 'extra:'
 POPULARITY_SOURCES = ('interactions', 'sales_rank')

@@ -23,6 +23,7 @@ from addrl_graph.data.assemble import assemble_graph
 from addrl_graph.data.schema import save_graph
 from addrl_graph.io import sha256_file
 from data_builders.attributes import AttributeConfig, derive_attributes
+from data_builders.catalog import item_catalog
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
 from data_builders.features import ImageOptions, TextOptions, image_features, text_features
@@ -273,6 +274,7 @@ def _build(config: BuildConfig) -> dict[str, Any]:
         'format': config.format,
         'users': users.tolist(),
         'items': items.tolist(),
+        **item_catalog(item_metas),
         'attributes': attributes,
         'dropped_attributes': dropped,
         'text_encoder': text_info,

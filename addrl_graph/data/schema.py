@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from addrl_graph.data.catalog import IMAGE_URLS_KEY, TITLES_KEY
 from addrl_graph.errors import GraphSchemaError
 from addrl_graph.io import (atomic_torch_save, atomic_write_json, load_tensors, read_json,
                             sha256_file)
@@ -110,8 +111,9 @@ def _require(cond: bool, message: str) -> None:
 
 def check_meta(meta: Any, source: str | Path = META_FILE) -> None:
     """Check the shape every reader of ``meta.json`` relies on: a JSON object whose ``users``
-    and ``items`` are lists of ids (strings) and whose ``attributes`` are objects with a
-    ``name`` (a string) and ``values`` (a list).
+    and ``items`` are lists of ids (strings), whose ``attributes`` are objects with a
+    ``name`` (a string) and ``values`` (a list), and whose optional ``item_titles`` and
+    ``item_image_urls`` hold a string or null per item.
 
     Raises:
         GraphSchemaError: naming ``source`` and the key (a hand edit, a damaged file).
@@ -128,6 +130,13 @@ def check_meta(meta: Any, source: str | Path = META_FILE) -> None:
                      and isinstance(a.get('values'), list) for a in specs),
              f'{source}: attributes must be a list of objects with a name (a string) and values '
              '(a list); rebuild the graph')
+    for key in (TITLES_KEY, IMAGE_URLS_KEY):            # optional: see addrl_graph.data.catalog
+        values = meta.get(key)
+        _require(values is None or (isinstance(values, list)
+                                    and len(values) == len(meta['items'])
+                                    and all(v is None or isinstance(v, str) for v in values)),
+                 f'{source}: {key} must be a list of strings or nulls, one per item '
+                 f"({len(meta['items'])}); rebuild the graph")
 
 
 def _check_edges(data: HeteroData, edge_type: tuple[str, str, str]) -> Tensor:
