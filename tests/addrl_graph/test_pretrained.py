@@ -164,3 +164,16 @@ def test_the_readme_example_runs(tmp_path):
     exec(example.replace("'addrl-beauty'", repr(str(tmp_path / 'pretrained'))), names)
     assert names['best_item'] in names['meta']['items']
     assert names['scores'].shape == (20, 30)
+
+
+def test_export_model_errors_are_one_line(world, tmp_path, capsys):
+    assert addrl_main(['export-model', '--run', str(tmp_path / 'none'),
+                       '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: ') and 'config.json not found' in err and '\n' not in err
+    assert addrl_main(['export-model', '--run', str(world[0] / 'addrl'), '--out',
+                       str(tmp_path / 'out'), '--checkpoint', 'last']) == 0
+    (tmp_path / 'file').write_text('')
+    assert addrl_main(['export-model', '--run', str(world[0] / 'addrl'),
+                       '--out', str(tmp_path / 'file')]) == 2
+    assert 'is a file, not a folder' in capsys.readouterr().err
