@@ -1,4 +1,4 @@
-"""Command line: ``python -m data_builders {build,synthetic} ...``.
+"""Command line: ``python -m data_builders {build,synthetic,import-mmrec,import-recbole,export}``.
 
 The flags of ``build`` are the fields of :class:`~data_builders.build.BuildConfig` and of its
 :class:`~data_builders.attributes.AttributeConfig` (flat: ``--price-levels``, and ``--attributes``
@@ -22,6 +22,8 @@ from addrl_graph.cli.flags import (Flag, HelpFormatter, add_dataclass_flags, com
                                    instantiate, optional)
 from data_builders.attributes import POPULARITY_SOURCES, AttributeConfig
 from data_builders.build import BuildConfig
+from data_builders.interop.options import FORMATS as INTEROP_FORMATS
+from data_builders.interop.options import ExportConfig, ImportConfig
 from data_builders.readers import FORMATS
 from data_builders.split import PROTOCOLS
 from data_builders.synthetic import PRESETS
@@ -71,6 +73,18 @@ def _parser() -> tuple[ArgumentParser, dict[str, Flag]]:
     synthetic = command('write a synthetic 2014-format dump')
     flags |= add_dataclass_flags(synthetic, SyntheticCommand, types=_TYPES, switches=True)
     commands.add_subcommand('synthetic', synthetic, help=synthetic.description)
+    for fmt in INTEROP_FORMATS:
+        folder = command(f'graph.pt + meta.json from a folder of {fmt} files, on its split')
+        folder.add_argument('dir', type=Path, help=f'the folder of {fmt} files')
+        flags |= add_dataclass_flags(folder, ImportConfig, skip={'dir', 'attributes'},
+                                     types=_TYPES, switches=True)
+        flags |= add_dataclass_flags(folder, AttributeConfig, rename={'names': 'attributes'},
+                                     types=_TYPES, switches=True)
+        commands.add_subcommand(f'import-{fmt}', folder, help=folder.description)
+    export = command('write a graph as MMRec or RecBole files, on its exact split')
+    flags |= add_dataclass_flags(export, ExportConfig, switches=True,
+                                 types={'format': Literal[INTEROP_FORMATS]})
+    commands.add_subcommand('export', export, help=export.description)
     return parser, flags
 
 
@@ -94,6 +108,25 @@ def _run_synthetic(values: dict, progress: bool) -> None:
     print(json.dumps(summary, indent=2, default=str))
 
 
+def _run_import(fmt: str, values: dict) -> None:
+    from data_builders.interop import import_folder
+    from data_builders.summary import format_summary
+
+    config = instantiate(ImportConfig, values, attributes=instantiate(AttributeConfig, values))
+    meta = import_folder(fmt, config)
+    print(format_summary(meta))
+    print(f'wrote {config.out / "graph.pt"} and {config.out / "meta.json"}')
+
+
+def _run_export(values: dict, progress: bool) -> None:
+    from data_builders.interop import export_graph
+
+    config = instantiate(ExportConfig, values)
+    written = export_graph(config)
+    print(f'wrote {len(written)} files into {config.out}: '
+          f'{", ".join(p.name for p in written)}')
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m data_builders ...``: 0, or 2 after one line ``error: ...`` for a user's
     error, or 130 on Ctrl-C (:func:`addrl_graph.cli.exits.run_command`)."""
@@ -106,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         progress = not args['quiet'] and sys.stderr.isatty()
         values = args[args['command']]
         with user_paths(values):
-            {'build': _run_build, 'synthetic': _run_synthetic}[args['command']](values, progress)
+            runners = {'build': _run_build, 'synthetic': _run_synthetic, 'export': _run_export,
+                       **{f'import-{f}': lambda v, _, f=f: _run_import(f, v)
+                          for f in INTEROP_FORMATS}}
+            runners[args['command']](values, progress)
 
     return run_command(command, flags)
 

@@ -27,6 +27,7 @@ from data_builders.catalog import item_catalog
 from data_builders.clean import drop_duplicate_pairs, k_core
 from data_builders.errors import DataBuildError
 from data_builders.features import ImageOptions, TextOptions, image_features, text_features
+from data_builders.features.precomputed import require_ids
 from data_builders.folders import check_out_folder, graph_folder
 from data_builders.readers import FORMATS, ItemMeta, ReadStats, read_meta, read_reviews
 from data_builders.readers.records import DUPLICATE_ITEM
@@ -54,7 +55,10 @@ class BuildConfig:
         text_encoder: ``minilm``, ``none`` or a Hugging Face BERT-family name or path.
         image_encoder: ``efficientnet-lite0``, ``none`` or a ViT / CLIP-vision name or path.
         text_features / image_features: precomputed features to import instead of encoding
-            (MMRec ``.npy`` in item order; for images also the 2014 ``.b`` binary).
+            (MMRec ``.npy``, placed through ``feature_ids``; for images also the 2014 ``.b``
+            binary, which holds its ids).
+        feature_ids: the id mapping of the ``.npy`` rows (MMRec's ``i_id_mapping.csv``:
+            ``asin`` and ``itemID``); an ``.npy`` is refused without it.
         text_max_length: token limit of the text encoder (default: the encoder's own, ≤ 512).
         image_size: input side of efficientnet-lite0 (default 224).
         text_reviews: add the item's *training* review texts to its document (the paper uses
@@ -89,6 +93,7 @@ class BuildConfig:
     image_encoder: str = 'efficientnet-lite0'
     text_features: Path | None = None
     image_features: Path | None = None
+    feature_ids: Path | None = None
     text_max_length: int | None = None
     image_size: int | None = None
     text_reviews: bool = True
@@ -128,10 +133,13 @@ class BuildConfig:
         """All checks that need no dump read in full: the options, the input files (and
         the format of the dumps' first lines), the output folder and the attributes."""
         self.check_options()
-        for name in ('reviews', 'meta', 'images', 'text_features', 'image_features'):
+        for name in ('reviews', 'meta', 'images', 'text_features', 'image_features',
+                     'feature_ids'):
             path = getattr(self, name)
             if path is not None and not Path(path).exists():
                 raise DataBuildError(f'--{name.replace("_", "-")}: {path} does not exist')
+        require_ids(self.text_features, self.feature_ids, '--text-features')
+        require_ids(self.image_features, self.feature_ids, '--image-features')
         check_format(self.reviews, self.format, 'review')
         if self.meta is not None:
             check_format(self.meta, self.format, 'meta')
@@ -149,13 +157,15 @@ class BuildConfig:
     def text_options(self) -> TextOptions:
         """The fields the text features read."""
         return TextOptions(encoder=self.text_encoder, precomputed=self.text_features,
-                           max_length=self.text_max_length, batch_size=self.batch_size,
-                           device=self.device, progress=self.progress)
+                           ids=self.feature_ids, max_length=self.text_max_length,
+                           batch_size=self.batch_size, device=self.device,
+                           progress=self.progress)
 
     def image_options(self) -> ImageOptions:
         """The fields the image features read."""
         return ImageOptions(encoder=self.image_encoder, precomputed=self.image_features,
-                            folder=self.images, download=self.download_images,
+                            ids=self.feature_ids, folder=self.images,
+                            download=self.download_images,
                             allow_private_urls=self.allow_private_urls, size=self.image_size,
                             device=self.device, progress=self.progress)
 

@@ -63,6 +63,10 @@ def format_summary(meta: dict[str, Any]) -> str:
     lines.append(f"text: {meta['text_encoder']['name']} dim {s['text_dim']} "
                  f"({s['items_with_text']:,} items)   image: {meta['image_encoder']['name']} "
                  f"dim {s['image_dim']} ({s['items_with_image']:,} items)")
+    for key in ('text_encoder', 'image_encoder'):
+        if meta[key].get('filled_rows'):
+            lines.append(f"{key.split('_')[0]}: {meta[key]['filled_rows']:,} zero or mean-filled "
+                         f"rows of {meta[key]['name'].split(':')[-1]} recorded as missing")
     if meta.get('dropped_attributes'):
         lines.append(f"dropped (single value): {', '.join(meta['dropped_attributes'])}")
     lines.append(f"duplicates dropped: {meta.get('duplicates_dropped', 0):,}")

@@ -28,7 +28,8 @@ class TextOptions:
 
     Args:
         encoder: ``minilm``, ``none`` or a Hugging Face BERT-family name or path.
-        precomputed: MMRec ``.npy`` features in item order, imported instead of encoding.
+        precomputed: MMRec ``.npy`` features, imported instead of encoding.
+        ids: the id mapping of an ``.npy`` file's rows (MMRec's ``i_id_mapping.csv``).
         max_length: token limit of the encoder (``None``: the encoder's own, at most 512).
         batch_size: documents per encoder batch.
         device: where the encoder runs.
@@ -36,6 +37,7 @@ class TextOptions:
     """
     encoder: str = 'minilm'
     precomputed: Path | None = None
+    ids: Path | None = None
     max_length: int | None = None
     batch_size: int = 64
     device: str = 'cpu'
@@ -49,6 +51,7 @@ class ImageOptions:
     Args:
         encoder: ``efficientnet-lite0``, ``none`` or a ViT / CLIP-vision name or path.
         precomputed: MMRec ``.npy`` or 2014 ``.b`` features, imported instead of encoding.
+        ids: the id mapping of an ``.npy`` file's rows (the ``.b`` format holds its ids).
         folder: folder of images named ``<item id>.<ext>``.
         download: fetch the dumps' image URLs into ``<cache_dir>/images``.
         allow_private_urls: let the download fetch from loopback, link-local, private and
@@ -59,6 +62,7 @@ class ImageOptions:
     """
     encoder: str = 'efficientnet-lite0'
     precomputed: Path | None = None
+    ids: Path | None = None
     folder: Path | None = None
     download: bool = False
     allow_private_urls: bool = False
@@ -67,11 +71,16 @@ class ImageOptions:
     progress: bool = True
 
 
-def _from_precomputed(path: Path, items: np.ndarray) -> tuple[Tensor, Tensor, dict[str, Any]]:
-    """Features ``[I, d]``, a has-feature mask ``[I]`` and the meta.json info, from an ``.npy``
-    or 2014 ``.b`` file."""
-    from data_builders.features.precomputed import load_mmrec_features, read_2014_image_features
+def _from_precomputed(path: Path, ids: Path | None, items: np.ndarray, flag: str
+                      ) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Features ``[I, d]``, a has-feature mask ``[I]`` and the meta.json info, from a 2014
+    ``.b`` file (keyed by ASIN) or an ``.npy`` placed through the id mapping ``ids``. Zero rows
+    and, for images, MMRec's mean-filled rows are recorded as missing."""
+    from data_builders.features.precomputed import (filled_rows, load_keyed_features,
+                                                    read_2014_image_features, read_id_mapping,
+                                                    require_ids)
 
+    info: dict[str, Any] = {'name': f'precomputed:{Path(path).name}', 'checksum': None}
     if Path(path).suffix == '.b':
         found = read_2014_image_features(path, wanted=set(items.tolist()))
         if not found:
@@ -84,9 +93,16 @@ def _from_precomputed(path: Path, items: np.ndarray) -> tuple[Tensor, Tensor, di
                 x[i] = torch.from_numpy(np.asarray(found[asin], dtype=np.float32))
                 mask[i] = True
     else:
-        x = load_mmrec_features(path, len(items))
-        mask = x.abs().sum(dim=1) > 0
-    return x, mask, {'name': f'precomputed:{Path(path).name}', 'dim': x.size(1), 'checksum': None}
+        require_ids(path, ids, flag)
+        x = load_keyed_features(path, read_id_mapping(ids), items.tolist(), ids)
+        info['ids'] = Path(ids).name
+        filled = filled_rows(x) if flag == '--image-features' else ~x.bool().any(dim=1)
+        mask = ~filled
+        info['filled_rows'] = int(filled.sum())
+        if filled.any():
+            logger.info('%s: %d of %d rows are zero or mean-filled: recorded as missing',
+                        path, int(filled.sum()), len(items))
+    return x, mask, dict(info, dim=x.size(1))
 
 
 def text_features(options: TextOptions, items: np.ndarray, metas: list[ItemMeta | None],
@@ -104,7 +120,7 @@ def text_features(options: TextOptions, items: np.ndarray, metas: list[ItemMeta 
         cache_dir: feature cache.
     """
     if options.precomputed is not None:
-        return _from_precomputed(options.precomputed, items)
+        return _from_precomputed(options.precomputed, options.ids, items, '--text-features')
     from data_builders.features.documents import item_documents
     from data_builders.features.text import encode_texts
 
@@ -143,7 +159,7 @@ def image_features(options: ImageOptions, items: np.ndarray, metas: list[ItemMet
         cache_dir: feature cache, and downloaded images in ``cache_dir/images``.
     """
     if options.precomputed is not None:
-        return _from_precomputed(options.precomputed, items)
+        return _from_precomputed(options.precomputed, options.ids, items, '--image-features')
     from data_builders.features.images import encode_images
 
     paths = _image_paths(options, items, metas, cache_dir)

@@ -167,11 +167,14 @@ def test_precomputed_features_are_imported(tmp_path):
     items = first['items']
     text = np.random.default_rng(0).normal(size=(len(items), 8)).astype(np.float32)
     np.save(tmp_path / 'text_feat.npy', text)
+    (tmp_path / 'ids.csv').write_text('asin\titemID\n' + ''.join(f'{a}\t{r}\n'
+                                                                  for r, a in enumerate(items)))
     with open(tmp_path / 'image_features_Gift.b', 'wb') as f:       # 10-byte asin + 4096 floats
         for asin in items[:5]:
             f.write(asin.encode().ljust(10)[:10])
             f.write(np.full(4096, 0.5, dtype='<f4').tobytes())
     build(_gift_config(tmp_path / 'g', text_features=tmp_path / 'text_feat.npy',
+                       feature_ids=tmp_path / 'ids.csv',
                        image_features=tmp_path / 'image_features_Gift.b'))
     data, meta = load_graph(tmp_path / 'g')
     assert torch.allclose(data['item'].x_text, torch.from_numpy(text))

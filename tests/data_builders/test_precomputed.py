@@ -1,11 +1,15 @@
-"""Precomputed features: MMRec .npy matrices and the 2014 binary image features."""
+"""Precomputed features: MMRec .npy matrices placed by id, and the 2014 binary image
+features."""
 import numpy as np
 import pytest
 import torch
 
+from data_builders.build import BuildConfig
 from data_builders.errors import DataBuildError
-from data_builders.features.precomputed import (IMAGE_FEATURE_DIM, RECORD_BYTES,
-                                                load_mmrec_features, read_2014_image_features)
+from data_builders.features.precomputed import (IMAGE_FEATURE_DIM, RECORD_BYTES, filled_rows,
+                                                load_keyed_features, load_mmrec_features,
+                                                read_2014_image_features, read_id_mapping)
+from tests.conftest import SHARED_DATA
 
 
 def write_2014(path, records: dict[str, np.ndarray]) -> bytes:
@@ -81,3 +85,93 @@ def test_2014_reader_rejects_non_ascii_asin(tmp_path, records):
         read_2014_image_features(path)
     with pytest.raises(DataBuildError, match='cannot be opened'):
         read_2014_image_features(tmp_path / 'nope.b')
+
+
+def write_mapping(path, ids, rows=None, sep='\t'):
+    rows = range(len(ids)) if rows is None else rows
+    path.write_text(f'asin{sep}itemID\n' + ''.join(f'{i}{sep}{r}\n' for i, r in zip(ids, rows)))
+    return path
+
+
+ITEMS = ['A01', 'A02', 'B07', 'C11', 'Z99']
+
+
+@pytest.mark.parametrize('sep', ['\t', ','])
+def test_shuffled_mapping_lands_every_vector_on_its_item(tmp_path, sep):
+    rng = np.random.default_rng(1)
+    vectors = {item: rng.standard_normal(6).astype(np.float32) for item in ITEMS}
+    np.save(tmp_path / 'plain.npy', np.stack([vectors[i] for i in ITEMS]))
+    write_mapping(tmp_path / 'plain.csv', ITEMS, sep=sep)
+    order = rng.permutation(len(ITEMS))        # MMRec's own order: not ours
+    shuffled = [ITEMS[k] for k in order]
+    np.save(tmp_path / 'shuffled.npy', np.stack([vectors[i] for i in shuffled]))
+    write_mapping(tmp_path / 'shuffled.csv', shuffled, sep=sep)
+    plain = load_keyed_features(tmp_path / 'plain.npy', read_id_mapping(tmp_path / 'plain.csv'),
+                                ITEMS, 'plain.csv')
+    moved = load_keyed_features(tmp_path / 'shuffled.npy',
+                                read_id_mapping(tmp_path / 'shuffled.csv'), ITEMS, 'shuffled.csv')
+    assert torch.equal(plain, moved)
+    for i, item in enumerate(ITEMS):
+        assert torch.equal(moved[i], torch.from_numpy(vectors[item]))
+    # The rows of a mapping may be listed in any order: its itemID column places them.
+    lines = (tmp_path / 'shuffled.csv').read_text().splitlines()
+    (tmp_path / 'reversed.csv').write_text('\n'.join([lines[0], *lines[:0:-1]]) + '\n')
+    assert read_id_mapping(tmp_path / 'reversed.csv') == read_id_mapping(tmp_path / 'shuffled.csv')
+
+
+def test_mapping_errors_name_file_line_and_id(tmp_path):
+    np.save(tmp_path / 'x.npy', np.ones((3, 2), dtype=np.float32))
+    cases = [
+        (['A01', 'A02', 'A01'], None, r'dup.csv:4: id .A01. repeats line 2'),
+        (['A01', 'A02', 'B07'], [0, 1, 1], r'dup.csv:4: row 1 of id .B07. is already the row '
+                                           r'of .A02.'),
+        (['A01', 'A02', 'B07'], [0, 1, 'x'], r"dup.csv:4: row of id 'B07' must be a "
+                                             r"non-negative integer \(got 'x'\)"),
+    ]
+    for ids, rows, message in cases:
+        with pytest.raises(DataBuildError, match=message):
+            read_id_mapping(write_mapping(tmp_path / 'dup.csv', ids, rows))
+    (tmp_path / 'bad.csv').write_text('sku\trow\nA\t0\n')
+    with pytest.raises(DataBuildError, match=r'bad.csv: the header needs an id column'):
+        read_id_mapping(tmp_path / 'bad.csv')
+    mapping = read_id_mapping(write_mapping(tmp_path / 'm.csv', ['A01', 'A02']))
+    with pytest.raises(DataBuildError, match=r'x.npy has 3 rows but m.csv lists 2 ids'):
+        load_keyed_features(tmp_path / 'x.npy', mapping, ITEMS, 'm.csv')
+    mapping = read_id_mapping(write_mapping(tmp_path / 'm.csv', ['A01', 'A02', 'NEW']))
+    with pytest.raises(DataBuildError, match=r"m.csv: id 'NEW' \(row 2 of .*x.npy\) is not an "
+                                             r'item of the graph \(1 such ids\)'):
+        load_keyed_features(tmp_path / 'x.npy', mapping, ITEMS, 'm.csv')
+    mapping = read_id_mapping(write_mapping(tmp_path / 'm.csv', ['A01', 'A02', 'B07']))
+    with pytest.raises(DataBuildError, match=r"item 'C11' of the graph has no row in m.csv "
+                                             r'\(2 items have none\)'):
+        load_keyed_features(tmp_path / 'x.npy', mapping, ITEMS, 'm.csv')
+    mapping = read_id_mapping(write_mapping(tmp_path / 'm.csv', ['A01', 'A02', 'B07'], [0, 1, 5]))
+    with pytest.raises(DataBuildError, match=r"id 'B07' owns row 5, but .*x.npy has 3 rows"):
+        load_keyed_features(tmp_path / 'x.npy', mapping, ['A01', 'A02', 'B07'], 'm.csv')
+
+
+def test_row_order_only_file_is_refused_with_what_to_pass(tmp_path):
+    beauty = SHARED_DATA / 'amazon-2014-beauty-half-a'
+    np.save(tmp_path / 'text_feat.npy', np.ones((3, 2), dtype=np.float32))
+    for flag in ('text_features', 'image_features'):
+        config = BuildConfig(format='2014', reviews=beauty / 'reviews_Beauty_5.json.gz',
+                             out=tmp_path / 'g', progress=False,
+                             **{flag: tmp_path / 'text_feat.npy'})
+        with pytest.raises(DataBuildError, match=rf'--{flag.replace("_", "-")} .*text_feat.npy: '
+                                                 r'the rows of an .npy file carry no item ids'
+                                                 r'.*pass --feature-ids .*i_id_mapping.csv'):
+            config.validate()
+    assert not (tmp_path / 'g').exists()
+
+
+def test_mean_filled_and_zero_rows_are_missing():
+    rng = np.random.default_rng(2)
+    real = rng.random((40, 64)).astype(np.float32)
+    x = np.concatenate([real, np.repeat(real.astype(np.float64).mean(0, keepdims=True), 3, 0),
+                        np.zeros((2, 64))]).astype(np.float32)
+    x = x[np.r_[0:10, 40, 10:40, 41, 42, 43, 44]]           # fills among the real rows
+    missing = filled_rows(torch.from_numpy(x)).tolist()
+    assert [i for i, m in enumerate(missing) if m] == [10, 41, 42, 43, 44]
+    assert not filled_rows(torch.from_numpy(real)).any()
+    one = np.concatenate([real, real.mean(0, keepdims=True)]).astype(np.float32)
+    assert filled_rows(torch.from_numpy(one)).tolist() == [False] * 40 + [True]
