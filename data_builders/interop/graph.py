@@ -134,7 +134,7 @@ def write_sidecar(folder: Path, meta: dict[str, Any], fmt: str) -> None:
     (Path(folder) / SIDECAR).write_text(json.dumps(dict(payload, exported_as=fmt), indent=1))
 
 
-def column_attributes(columns: dict[str, tuple[str, list[str]]], num_items: int,
+def column_attributes(columns: dict[str, tuple[str, list[str]]],
                       sidecar: dict[str, Any] | None, levels: int, fmt: str
                       ) -> tuple[list[np.ndarray], list[dict[str, Any]], list[str]]:
     """Attributes from per-item value columns: name → (``token``, ``float`` or
@@ -163,7 +163,6 @@ def column_attributes(columns: dict[str, tuple[str, list[str]]], num_items: int,
             continue
         codes_list.append(codes)
         entries.append(dict(entry, item_counts=counts.tolist()))
-    assert all(len(c) == num_items for c in codes_list)
     return codes_list, entries, dropped
 
 
@@ -215,8 +214,8 @@ def import_attributes(interactions: Interactions, columns: dict[str, tuple[str, 
         return derive_attributes([metas.get(i) for i in items], interactions.train_counts(),
                                  config)
     if columns:
-        codes, entries, dropped = column_attributes(columns, len(items), sidecar,
-                                                    config.price_levels, fmt)
+        codes, entries, dropped = column_attributes(columns, sidecar, config.price_levels,
+                                                    fmt)
         if codes:
             return np.stack(codes, axis=1), entries, dropped
     logger.warning('no item attributes in the files and no --meta: the graph gets popularity '

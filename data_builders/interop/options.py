@@ -48,11 +48,11 @@ class ImportConfig:
 
     def validate(self) -> None:
         """Check the paths before anything is read."""
-        for flag, path in (('--dir', self.dir), ('--meta', self.meta)):
+        for flag, path in (('DIR', self.dir), ('--meta', self.meta)):
             if path is not None and not Path(path).exists():
                 raise DataBuildError(f'{flag}: {path} does not exist')
         if not Path(self.dir).is_dir():
-            raise DataBuildError(f'--dir: {self.dir} is not a folder')
+            raise DataBuildError(f'DIR: {self.dir} is not a folder')
         check_out_folder(self.out)
         self.attributes.validate()
 
