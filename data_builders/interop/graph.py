@@ -48,6 +48,8 @@ class Interactions:
         split: 0 train, 1 validation, 2 test ``[E]`` (uint8).
         sources: the files read, with the rows read from each.
         duplicates: repeated (user, item) pairs dropped (the first one is kept).
+        catalog: item titles and image URLs found on the way (meta.json's ``item_titles`` /
+            ``item_image_urls``, each ``[I]``), from a metadata dump or a RecBole title field.
     """
     users: list[str]
     items: list[str]
@@ -56,6 +58,7 @@ class Interactions:
     split: np.ndarray
     sources: dict[Path, int] = field(default_factory=dict)
     duplicates: int = 0
+    catalog: dict[str, list[str | None]] = field(default_factory=dict)
 
     def train_counts(self) -> np.ndarray:
         """Training interactions per item ``[I]``."""
@@ -197,8 +200,9 @@ def import_attributes(interactions: Interactions, columns: dict[str, tuple[str, 
                       dump_format: str | None, config: AttributeConfig, fmt: str
                       ) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
     """``attr [I, A]``, the attribute entries and the dropped names: from a metadata dump
-    when one is given (matched by item id, as a build does), else from the files' item
-    columns, else popularity alone (with a notice)."""
+    when one is given (matched by item id, as a build does; its titles and image URLs go to
+    ``interactions.catalog``), else from the files' item columns, else popularity alone (with
+    a notice)."""
     items = interactions.items
     if meta_dump is not None:
         from data_builders.build import read_item_meta
@@ -211,8 +215,11 @@ def import_attributes(interactions: Interactions, columns: dict[str, tuple[str, 
         check_format(meta_dump, dump_format, 'meta')
         metas = read_item_meta(meta_dump, dump_format, set(items), ReadStats(str(meta_dump)),
                                False, next(iter(interactions.sources)))
-        return derive_attributes([metas.get(i) for i in items], interactions.train_counts(),
-                                 config)
+        from data_builders.catalog import item_catalog
+
+        found = [metas.get(i) for i in items]
+        interactions.catalog = item_catalog(found)
+        return derive_attributes(found, interactions.train_counts(), config)
     if columns:
         codes, entries, dropped = column_attributes(columns, sidecar, config.price_levels,
                                                     fmt)
@@ -254,6 +261,7 @@ def write_imported(out: Path, overwrite: bool, fmt: str, interactions: Interacti
             'duplicates_dropped': interactions.duplicates,
             'build_config': dict(options, out=str(out)),
         }
+        meta.update(interactions.catalog)
         if sidecar is not None:
             meta['split']['exported'] = sidecar.get('split')
             for key in ('text_encoder', 'image_encoder'):   # the encoder behind the vectors

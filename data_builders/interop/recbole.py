@@ -97,16 +97,21 @@ def read_interactions(folder: Path, name: str, split: str | None, seed: int
 
 
 def item_columns(path: Path, items: list[str], keep: set[str]
-                 ) -> dict[str, tuple[str, list[str]]]:
+                 ) -> tuple[dict[str, tuple[str, list[str]]], list[str | None] | None]:
     """The attribute fields of ``<name>.item`` as value columns aligned with ``items``
-    (``keep``: fields that are attributes whatever their values, those of our export)."""
+    (``keep``: fields that are attributes whatever their values, those of our export), and
+    the items' titles when it has a ``title`` field."""
     if not path.is_file():
-        return {}
+        return {}, None
     frame = read_table(path)
     fields = split_header(frame, path)
     ids = column(frame, fields, 'item_id', path)
     row_of = {item: r for r, item in enumerate(ids)}
     rows = [row_of.get(item) for item in items]
+    titles = None
+    if 'title' in fields:
+        text = frame[fields['title'][0]]
+        titles = [text.iloc[r] or None if r is not None else None for r in rows]
     columns = {}
     for name, (col, kind) in fields.items():
         if name == 'item_id' or kind == 'float_seq' or name in NAME_FIELDS:
@@ -118,7 +123,7 @@ def item_columns(path: Path, items: list[str], keep: set[str]
                         'attribute', path, name, len(set(values)), len(values))
             continue
         columns[name] = (kind, values)
-    return columns
+    return columns, titles
 
 
 def import_recbole(config: ImportConfig) -> dict[str, Any]:
@@ -135,7 +140,9 @@ def import_recbole(config: ImportConfig) -> dict[str, Any]:
     mapping = {item: row for row, item in enumerate(interactions.items)}
     sidecar = read_sidecar(folder)
     keep = {a['name'] for a in (sidecar or {}).get('attributes', [])}
-    columns = item_columns(folder / f'{name}.item', interactions.items, keep)
+    columns, titles = item_columns(folder / f'{name}.item', interactions.items, keep)
+    if titles is not None:
+        interactions.catalog = {'item_titles': titles}
     attributes = import_attributes(interactions, columns, sidecar, config.meta, config.format,
                                    config.attributes, 'recbole')
     if orders[1] is None and any((folder / f).is_file() for f in (TEXT_FILE, IMAGE_FILE)):

@@ -136,6 +136,9 @@ def test_mmrec_layout_imports_by_id_with_meta_or_popularity(beauty, tmp_path, ca
                                                     meta=META, format='2014'))
     codes = load_graph(tmp_path / 'b')[0]['item'].attr
     assert [a['name'] for a in with_meta['attributes']] == [a['name'] for a in meta['attributes']]
+    titles = dict(zip(meta['items'], meta['item_titles']))
+    assert with_meta['item_titles'] == [titles[a] for a in with_meta['items']]
+    assert 'item_titles' not in plain
     for col, (a, b) in enumerate(zip(with_meta['attributes'], meta['attributes'])):
         assert a['values'] == b['values']
         assert torch.equal(codes[:, col], data['item'].attr[ours, col])
@@ -160,6 +163,7 @@ def test_recbole_item_fields_become_attributes(tmp_path):
     data, _ = load_graph(tmp_path / 'g')
     named = {a['name']: a for a in meta['attributes']}
     assert list(named) == ['brand', 'price', 'categories']          # title is a name
+    assert meta['item_titles'] == [f'Title {i}' for i in items]
     assert named['brand']['values'] == ['a', 'b']
     # 7 known prices in 2 equal-frequency levels (ranks 0-3 and 4-6), one missing.
     assert named['price']['values'] == ['0.5-4.5', '5.5-7.5', 'unknown']
