@@ -14,6 +14,9 @@ COMMANDS = ('recommend', 'explain', 'control-study', 'report')
 #: t-SNE points per report panel: fewer than 10 show no structure (and t-SNE needs a
 #: perplexity below the count), more than 100,000 take hours.
 MIN_POINTS, MAX_POINTS = 10, 100_000
+#: Characters of a title in a line of ``recommend`` / ``explain`` (the id stands beside it),
+#: and of a value name heading a column of ``control-study``.
+TITLE_WIDTH, VALUE_WIDTH = 60, 16
 
 
 def parse_control(text: str | None) -> dict[str, float]:
@@ -90,6 +93,9 @@ def add_commands(subparsers) -> None:
     p.add_argument('--num-users', type=int_in(1), default=100)
     p.add_argument('--min-lean', type=float, default=0.5,
                    help='least share of the value in a chosen user\'s history')
+    p.add_argument('--show', type=int_in(0, 1000), default=5,
+                   help='values shown beside the leaned-to one, most recommended first; the '
+                        'rest are summed in one column (default: 5)')
     p.add_argument('--out', type=png_path,
                    help='PNG path, .png added to a name without one '
                         '(default: RUN/control_<attribute>.png)')
@@ -117,21 +123,13 @@ def run(args: argparse.Namespace) -> bool:
         for user, recs in ([] if args.json else lists.items()):
             print(f'user {user}')
             for r in recs:
-                top = sorted(r.terms.items(), key=lambda t: -t[1])[:3]
-                print(f'  {r.rank:3d}  {r.item}  score {r.score:8.4f}  '
-                      + '  '.join(f'{n} {t:.3f}' for n, t in top))
+                _print_recommendation(r)
     elif args.command == 'explain':
         e = explain(ex, args.user, args.item)
         if args.json:
             print(json.dumps(e.to_dict(), indent=2))
         else:
-            print(f'user {e.user}, item {e.item}: score {e.score:.4f}, '
-                  f'top attribute {e.top_attribute}')
-            for name, term in e.terms.items():
-                weights = ' '.join(f'{m} {w:.2f}' for m, w in e.modality_weights[name].items())
-                value = f' = {e.values[name]}' if name in e.values else ''
-                print(f'  {name}{value}: {term:.4f}, lift {e.lift[name]:+.4f}   '
-                      f'(weights {weights})')
+            _print_explanation(e)
     elif args.command == 'control-study':
         from addrl_graph.explain.studies import control_study
         from addrl_graph.explain.viz import plot_control_study
@@ -141,11 +139,7 @@ def run(args: argparse.Namespace) -> bool:
         if args.json:
             print(json.dumps(dict(study.to_dict(), plot=str(path)), indent=2))
         else:
-            print(f'{len(study.users)} users leaning to {study.attribute} = {study.value}; '
-                  f'share of each value in the top-{study.k}:')
-            print('xi      ' + '  '.join(v[:12].rjust(12) for v in study.values))
-            for xi, row in zip(study.xis, study.shares):
-                print(f'{xi:<6g}  ' + '  '.join(f'{s:12.1%}' for s in row))
+            _print_study(study, args.show)
             print(f'plot: {path}')
     else:
         from addrl_graph.explain.report import write_report
@@ -153,3 +147,41 @@ def run(args: argparse.Namespace) -> bool:
                              seed=args.seed)
         print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return True
+
+
+def _title(title: str | None) -> str:
+    from addrl_graph.data.catalog import cut
+    return f'  {cut(title, TITLE_WIDTH)}' if title else ''
+
+
+def _print_recommendation(r) -> None:
+    """Two lines: rank, id, score and title; then the values and the three largest terms."""
+    top = sorted(r.terms.items(), key=lambda t: -t[1])[:3]
+    print(f'  {r.rank:3d}  {r.item}  score {r.score:8.4f}{_title(r.title)}')
+    print('       ' + '; '.join(f'{n} = {v}' for n, v in r.values.items())
+          + '   terms ' + '  '.join(f'{n} {t:.3f}' for n, t in top))
+
+
+def _print_explanation(e) -> None:
+    print(f'user {e.user}, item {e.item}{_title(e.title)}')
+    print(f'  score {e.score:.4f}, top attribute {e.top_attribute}')
+    for name, term in e.terms.items():
+        weights = ' '.join(f'{m} {w:.2f}' for m, w in e.modality_weights[name].items())
+        value = f' = {e.values[name]}' if name in e.values else ''
+        print(f'  {name}{value}: {term:.4f}, lift {e.lift[name]:+.4f}   (weights {weights})')
+
+
+def _print_study(study, show: int) -> None:
+    """The leaned-to value, the ``show`` most recommended others and the rest summed, one
+    fixed-width column each; shortened names are spelled out below the table."""
+    from addrl_graph.explain.studies import study_table
+    head, rows = study_table(study, show, VALUE_WIDTH)
+    print(f'{len(study.users)} users leaning to {study.attribute} = {study.value} (first '
+          f'column); share of each value in their top-{study.k}:')
+    widths = [max(len(c) for c in column) for column in zip(head, *rows)]
+    for row in [head, *rows]:
+        print('  '.join(c.rjust(w) for c, w in zip(row, widths)))
+    shown = study.summary(show)[0]
+    cut_names = [(h, n) for h, n in zip(head[1:], shown) if h != n]
+    if cut_names:
+        print('names: ' + '; '.join(f'{h} = {n}' for h, n in cut_names))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from addrl_graph.data.catalog import ItemCatalog
 from addrl_graph.data.schema import FREE_CHUNK, TRAIN, VALID, load_graph
 from addrl_graph.data.seen import UserItems
 from addrl_graph.data.train_graph import TrainGraph
@@ -51,12 +52,16 @@ class Recommendation:
         score: the controlled score :math:`s_\\xi(u, i)` (Eq. 14) the list is sorted by.
         terms: the unscaled term :math:`s(u, i, k)` of every chunk (Eq. 11), by chunk name
             (attribute names, then ``others``); ``sum(terms.values())`` is the plain score.
+        title: the item's title (``None`` where the graph has none).
+        values: the item's value of each attribute, by name.
     """
     user: str
     item: str
     rank: int
     score: float
     terms: dict[str, float]
+    title: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +84,7 @@ class Explanation:
             every score and cannot change a ranking, so the lift, not the raw term, says which
             attribute made the item rank.
         top_attribute: the attribute with the largest lift (``None`` without attributes).
+        title: the item's title (``None`` where the graph has none).
     """
     user: str
     item: str
@@ -88,6 +94,7 @@ class Explanation:
     values: dict[str, str]
     lift: dict[str, float]
     top_attribute: str | None
+    title: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +147,7 @@ class Explainer:
         self._user_index = {u: i for i, u in enumerate(meta['users'])}
         self._item_index = {a: i for i, a in enumerate(meta['items'])}
         self.num_items = len(meta['items'])
+        self.catalog = ItemCatalog.from_meta(meta)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = 'best',
@@ -178,6 +186,12 @@ class Explainer:
 
     def value_name(self, attribute: int, value: int) -> str:
         return str(self.meta['attributes'][attribute]['values'][value])
+
+    def item_values(self, item: int) -> dict[str, str]:
+        """The value name of every attribute of item index ``item``."""
+        attr = self.data['item'].attr[item].tolist()
+        return {name: self.value_name(a, v) for a, (name, v) in
+                enumerate(zip(self.attribute_names, attr))}
 
     # ------------------------------------------------------------------ scores
     @torch.no_grad()
@@ -265,7 +279,8 @@ def recommend(run_or_model: RunOrModel, users: str | Iterable[str], k: int = 20,
     for b, user in enumerate(ids):
         result[user] = [
             Recommendation(user, ex.meta['items'][int(i)], r + 1, float(s),
-                           dict(zip(ex.chunk_names, t.tolist())))
+                           dict(zip(ex.chunk_names, t.tolist())), ex.catalog.title(int(i)),
+                           ex.item_values(int(i)))
             for r, (s, i, t) in enumerate(zip(scores[b], items[b], terms[b])) if int(i) >= 0]
     return result
 
@@ -280,15 +295,13 @@ def explain(run_or_model: RunOrModel, user: str, item: str, data: HeteroData | N
     terms = all_terms[int(i)]
     lift = (terms - all_terms.mean(0)).tolist()
     weights = ex.tables.item_weights[int(i)].tolist()
-    attr = ex.data['item'].attr[int(i)].tolist()
     num_attrs = len(ex.attribute_names)
     top = (ex.attribute_names[max(range(num_attrs), key=lift.__getitem__)]
            if num_attrs else None)
     return Explanation(
         user, item, float(terms.sum()), dict(zip(ex.chunk_names, terms.tolist())),
         {name: dict(zip(MODALITIES, w)) for name, w in zip(ex.chunk_names, weights)},
-        {name: ex.value_name(a, v) for a, (name, v) in enumerate(zip(ex.attribute_names, attr))},
-        dict(zip(ex.chunk_names, lift)), top)
+        ex.item_values(int(i)), dict(zip(ex.chunk_names, lift)), top, ex.catalog.title(int(i)))
 
 
 def _lookup(index: dict[str, int], ids: str | Iterable[str], kind: str) -> Tensor:

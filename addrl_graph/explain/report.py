@@ -17,9 +17,13 @@ from addrl_graph.explain import viz
 from addrl_graph.data.schema import TEST, split_edges
 from addrl_graph.explain.explainer import Explainer, explain, recommend
 from addrl_graph.io import atomic_write_bytes
-from addrl_graph.explain.studies import control_study, planted_recovery
+from addrl_graph.data.catalog import cut
+from addrl_graph.explain.studies import control_study, planted_recovery, study_table
 
 log = logging.getLogger(__name__)
+
+#: Characters of an item title in the report's tables (the item id stands beside it).
+TITLE_WIDTH = 60
 
 #: A report is a list of blocks: ``('h1' | 'h2' | 'p' | 'pre', text)``,
 #: ``('table', head, rows)`` or ``('img', file name, caption)``.
@@ -75,6 +79,24 @@ def _planted_blocks(ex: Explainer, path: Path) -> list[Block]:
              rows)]
 
 
+def _control_blocks(ex: Explainer, out_dir: Path) -> list[Block]:
+    """Per attribute: the Fig. 5 plot and a table of the leaned-to value, the five most
+    recommended others and the rest, per ξ."""
+    blocks: list[Block] = [('h2', 'Controllability (paper Fig. 5)')]
+    for attribute in ex.attribute_names:
+        study = control_study(ex, attribute)
+        name = f'control_{attribute}.png'
+        viz.plot_control_study(study, out_dir / name)
+        head, rows = study_table(study, width=24)
+        blocks += [('img', name, f'{attribute}: share of {study.value!r} in the top-'
+                    f'{study.k} per ξ ' + ', '.join(
+                        f'{x:g}: {s:.1%}' for x, s in zip(study.xis, study.preferred_share))),
+                   ('p', f'{len(study.users)} users leaning to {attribute} = {study.value} '
+                         f'(first value column): share of each value in their top-{study.k}.'),
+                   ('table', head, rows)]
+    return blocks
+
+
 def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3, k: int = 5,
                  max_points: int = 1000, seed: int = 0) -> list[Block]:
     """Compute every number and plot of the report; write the PNGs into ``out_dir``."""
@@ -104,15 +126,7 @@ def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3
                ('img', 'fused_tsne.png', 'Fused chunk of each attribute by value; silhouette: '
                 + ', '.join(f'{n} {s:.3f}' for n, s in fused_sil.items()))]
 
-    blocks.append(('h2', 'Controllability (paper Fig. 5)'))
-    for attribute in ex.attribute_names:
-        study = control_study(ex, attribute)
-        name = f'control_{attribute}.png'
-        viz.plot_control_study(study, out_dir / name)
-        blocks.append(('img', name, f'{attribute}: share of {study.value!r} in the top-'
-                       f'{study.k} per ξ ' + ', '.join(
-                           f'{x:g}: {s:.1%}' for x, s in zip(study.xis,
-                                                             study.preferred_share))))
+    blocks += _control_blocks(ex, out_dir)
 
     blocks.append(('h2', 'Explained recommendations (paper Fig. 4)'))
     users = _explained_users(ex, num_users, seed)
@@ -124,10 +138,13 @@ def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3
             e = explain(ex, user, r.item)
             if r.rank <= 2 and len(explanations) < 4:
                 explanations.append(e)
-            rows.append([str(r.rank), r.item, f'{r.score:.3f}', e.top_attribute or '-',
-                         ', '.join(f'{n} {t:.3f}' for n, t in r.terms.items())])
+            top = (f'{e.top_attribute} = {e.values[e.top_attribute]}' if e.top_attribute
+                   else '-')
+            rows.append([str(r.rank), r.item, cut(r.title or '-', TITLE_WIDTH), f'{r.score:.3f}',
+                         top, ', '.join(f'{n} {t:.3f}' for n, t in r.terms.items())])
         blocks += [('p', f'User {user}:'),
-                   ('table', ['rank', 'item', 'score', 'top attribute', 'terms'], rows)]
+                   ('table', ['rank', 'item', 'title', 'score', 'top attribute (value)',
+                              'terms'], rows)]
     viz.plot_explanations(explanations, out_dir / 'explanations.png')
     blocks.append(('img', 'explanations.png', 'Per-attribute terms of user–item pairs'))
     return blocks

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from addrl_graph.data.catalog import is_catch_all, short_names
 from addrl_graph.data.schema import TEST, split_edges
 from addrl_graph.errors import ConfigError
 from addrl_graph.explain.explainer import USER_BLOCK, Explainer
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 #: The paper's values of :math:`\xi` (Sec. 4.5).
 XIS = (2.0, 1.0, 0.5, 0.0, -1.0)
-UNKNOWN = 'unknown'
 
 
 def attribute_index(ex: Explainer, attribute: str) -> int:
@@ -92,7 +92,8 @@ class ControlStudy:
 
     Attributes:
         attribute / value: the attribute whose :math:`\\xi` varies and the value the chosen
-            users' histories lean to.
+            users' histories lean to (never a catch-all ``unknown`` / ``other`` unless asked
+            for by name).
         values: names of the attribute's values (columns of ``shares``).
         xis: the :math:`\\xi` values (rows of ``shares``).
         users: ``reviewerID`` of the chosen users.
@@ -113,8 +114,44 @@ class ControlStudy:
         column = self.values.index(self.value)
         return [row[column] for row in self.shares]
 
+    def summary(self, others: int = 5) -> tuple[list[str], list[list[float]], int]:
+        """The leaned-to value, the ``others`` values with the largest mean share over the
+        :math:`\\xi` rows (ties in value order), and the rest summed.
+
+        Returns:
+            ``(names, shares [X][C], rest)``: ``names`` of the ``1 + min(others, V_a - 1)``
+            kept values, leaned-to first; ``shares`` has one more column, the sum of the
+            ``rest`` remaining values, when ``rest > 0``.
+        """
+        if others < 0:
+            raise ConfigError(f'others must be >= 0 (got {others})')
+        shares = torch.tensor(self.shares, dtype=torch.float64)               # [X, V_a]
+        lean = self.values.index(self.value)
+        order = [j for j in shares.mean(0).argsort(descending=True, stable=True).tolist()
+                 if j != lean]
+        keep, rest = [lean] + order[:others], order[others:]
+        columns = shares[:, keep]
+        if rest:
+            columns = torch.cat([columns, shares[:, rest].sum(1, keepdim=True)], 1)
+        return [self.values[j] for j in keep], columns.tolist(), len(rest)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(asdict(self), preferred_share=self.preferred_share)
+
+
+def study_table(study: ControlStudy, others: int = 5,
+                width: int = 16) -> tuple[list[str], list[list[str]]]:
+    """:meth:`ControlStudy.summary` as a table: a header (``xi``, the kept values' names,
+    ``rest (n)``) and one row of percentages per :math:`\\xi`.
+
+    Names are shortened to ``width`` by :func:`~addrl_graph.data.catalog.short_names` over
+    *all* the attribute's values, so no header reads like another value's name.
+    """
+    names, shares, rest = study.summary(others)
+    short = dict(zip(study.values, short_names(study.values, width)))
+    head = ['xi'] + [short[n] for n in names] + ([f'rest ({rest})'] if rest else [])
+    rows = [[f'{xi:g}'] + [f'{s:.1%}' for s in row] for xi, row in zip(study.xis, shares)]
+    return head, rows
 
 
 def control_study(ex: Explainer, attribute: str, value: str | None = None,
@@ -129,8 +166,9 @@ def control_study(ex: Explainer, attribute: str, value: str | None = None,
     Args:
         ex: the model and its graph.
         attribute: e.g. ``'price'``.
-        value: the value name (e.g. a price level); ``None`` picks the known value with the
-            most leaning users.
+        value: the value name (e.g. a price level); ``None`` picks the value with the most
+            leaning users among those that are not a catch-all (``unknown``, ``other``:
+            missing, or too rare a brand to be its own class, so no preference).
         xis, k: see :func:`value_shares`.
         num_users: at most this many users. (default: :obj:`100`)
         min_lean: least share of ``value`` in a chosen user's history. (default: :obj:`0.5`)
@@ -140,7 +178,7 @@ def control_study(ex: Explainer, attribute: str, value: str | None = None,
     history = history_shares(ex, attribute)
     leaning = (history >= min_lean).sum(0)
     if value is None:
-        known = [j for j, name in enumerate(names) if name != UNKNOWN]
+        known = [j for j, name in enumerate(names) if not is_catch_all(name)]
         column = max(known, key=lambda j: int(leaning[j]))
         value = names[column]
     elif value not in names:
@@ -173,7 +211,7 @@ def planted_preferences(ex: Explainer, ground_truth: dict[str, Any]) -> dict[int
             continue
         a = ex.attribute_names.index(truth['attribute'])
         names = [str(v) for v in ex.meta['attributes'][a]['values']]
-        known = [j for j, name in enumerate(names) if name != UNKNOWN]
+        known = [j for j, name in enumerate(names) if not is_catch_all(name)]
         if truth['attribute'] == 'popularity':
             value = known[-1]
         elif truth['attribute'] == 'price':

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from addrl_graph.data.catalog import is_catch_all
 from addrl_graph.explain.explainer import Explainer, Explanation
 from addrl_graph.plotting import pyplot, save_figure
-from addrl_graph.explain.studies import UNKNOWN, ControlStudy
+from addrl_graph.explain.studies import ControlStudy
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def fused_points(ex: Explainer, attribute: int, top_values: int = 5, max_points:
     column = ex.data['item'].attr[:, attribute]
     counts = torch.bincount(column, minlength=len(names))
     known = [j for j in torch.argsort(counts, descending=True, stable=True).tolist()
-             if names[j] != UNKNOWN and counts[j] > 0][:top_values]
+             if not is_catch_all(names[j]) and counts[j] > 0][:top_values]
     rows = torch.nonzero(torch.isin(column, torch.tensor(known))).flatten()
     rows = rows[_sample(rows.numel(), max_points, seed)]
     relabel = torch.full((len(names),), -1, dtype=torch.long)
@@ -205,15 +206,10 @@ def plot_explanations(explanations: Sequence[Explanation], path: str | Path) -> 
 # ---------------------------------------------------------------------- Fig. 5
 def _segments(study: ControlStudy) -> tuple[list[str], np.ndarray]:
     """Value names and ``[X, S]`` shares, keeping the study's value and the most recommended
-    others; the rest are merged into ``other values``."""
-    shares = np.asarray(study.shares)
-    if len(study.values) <= MAX_SEGMENTS:
-        return study.values, shares
-    keep = [study.values.index(study.value)]
-    keep += [j for j in np.argsort(-shares.mean(0)) if j not in keep][:MAX_SEGMENTS - 2]
-    rest = [j for j in range(len(study.values)) if j not in keep]
-    return ([study.values[j] for j in keep] + ['other values'],
-            np.concatenate([shares[:, keep], shares[:, rest].sum(1, keepdims=True)], 1))
+    others (:meth:`ControlStudy.summary`); the rest are merged into ``rest (n values)``."""
+    names, shares, rest = study.summary(MAX_SEGMENTS - 2 if len(study.values) > MAX_SEGMENTS
+                                        else len(study.values))
+    return names + ([f'rest ({rest} values)'] if rest else []), np.asarray(shares)
 
 
 def plot_control_study(study: ControlStudy, path: str | Path) -> Path:

@@ -55,9 +55,10 @@ def test_fused_points_keep_top_known_values(explainer):
 def test_control_and_explanation_plots(explainer, png_dir):
     viz.plot_control_study(control_study(explainer, 'price'), png_dir / 'control_price.png')
     _nontrivial(png_dir / 'control_price.png')
-    study = control_study(explainer, 'brand')  # 41 values: merged into 'other values'
+    study = control_study(explainer, 'brand')  # 41 values: 7 kept, 34 merged into the rest
     names, shares = viz._segments(study)
-    assert len(names) == viz.MAX_SEGMENTS and names[-1] == 'other values'
+    assert len(names) == viz.MAX_SEGMENTS
+    assert names[-1] == f'rest ({len(study.values) - viz.MAX_SEGMENTS + 1} values)'
     assert shares.sum(1) == pytest.approx([1.0] * len(study.xis), abs=1e-5)
     viz.plot_control_study(study, png_dir / 'control_brand.png')
     _nontrivial(png_dir / 'control_brand.png')
@@ -75,6 +76,11 @@ def test_report(addrl_run, no_high_run, explainer, png_dir):
     for name in ('chunks_tsne.png', 'fused_tsne.png', 'control_price.png', 'explanations.png'):
         assert f']({name})' in md and f'src="{name}"' in page
         _nontrivial(png_dir / 'report' / name)
-    assert md.count('| rank | item |') == 3
+    assert md.count('| rank | item | title | score | top attribute (value) |') == 3
+    titles = [explainer.catalog.label(i, 60) for i in range(explainer.num_items)]
+    assert sum(f'| {t} |' in md for t in titles) >= 3         # the lists show titles
+    # one control table per attribute: xi, the leaned-to value, 5 others, the rest
+    assert md.count('| xi |') == 4 and md.count(' | rest (') >= 2
+    assert 'leaning to brand = other ' not in md and ' = unknown (first' not in md
     # the synthetic dump's ground truth sits beside its reviews: the report scores recovery
     assert '## Planted preferences' in md and '| all | 600 |' in md
