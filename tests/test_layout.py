@@ -13,7 +13,7 @@ PACKAGES = ('addrl_graph', 'data_builders')
 #: ``addrl_graph``'s subpackages in data-flow order; a module may import its own level or
 #: earlier ones. The top-level helpers (errors, io, locks, distributed, plotting) come first.
 FLOW = ['errors', 'io', 'locks', 'distributed', 'plotting', 'data', 'loader', 'nn', 'metrics',
-        'training', 'explain', 'testing', 'cli', '__init__', '__main__']
+        'training', 'explain', 'serve', 'testing', 'cli', '__init__', '__main__']
 HELPERS = ('errors', 'io', 'locks', 'distributed', 'plotting')
 LEVEL = {name: (0 if name in HELPERS else i) for i, name in enumerate(FLOW)}
 MAX_MODULE, MAX_FUNCTION, MAX_CLASS = 400, 80, 150

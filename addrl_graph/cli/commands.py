@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from addrl_graph.cli import config as cli_config, explain as cli_explain
+from addrl_graph.cli import config as cli_config, explain as cli_explain, serve as cli_serve
 from addrl_graph.cli import export as cli_export
 from addrl_graph.cli.exits import OneLineParser, run_command, user_paths
 from addrl_graph.training.config import check_device
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument('--device', default='cpu')
     cli_explain.add_commands(sub)
     cli_export.add_command(sub)
+    cli_serve.add_command(sub)
     return parser
 
 
@@ -106,5 +107,7 @@ def _main(argv: list[str] | None) -> None:
     with user_paths(vars(args)):
         if args.command in cli_explain.COMMANDS:
             cli_explain.run(args)
+        elif args.command == cli_serve.COMMAND:
+            cli_serve.run(args)
         else:
             _evaluate(args, progress)
