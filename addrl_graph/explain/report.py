@@ -150,6 +150,11 @@ def build_blocks(run_dir: Path, out_dir: Path, ex: Explainer, num_users: int = 3
     return blocks
 
 
+def _cell(text: str) -> str:
+    """A markdown table cell: ``|`` (common in product titles) escaped."""
+    return str(text).replace('|', '\\|')
+
+
 def to_markdown(blocks: list[Block]) -> str:
     out = []
     for kind, *rest in blocks:
@@ -163,9 +168,9 @@ def to_markdown(blocks: list[Block]) -> str:
             out.append(f'![{rest[1]}]({rest[0]})\n\n*{rest[1]}*')
         else:
             head, rows = rest
-            out.append('\n'.join(['| ' + ' | '.join(head) + ' |',
+            out.append('\n'.join(['| ' + ' | '.join(map(_cell, head)) + ' |',
                                   '|' + '---|' * len(head)]
-                                 + ['| ' + ' | '.join(r) + ' |' for r in rows]))
+                                 + ['| ' + ' | '.join(map(_cell, r)) + ' |' for r in rows]))
     return '\n\n'.join(out) + '\n'
 
 

@@ -77,3 +77,9 @@ def test_graph_without_titles_still_recommends(tmp_path, capsys, one_thread):
     assert main(['--quiet', 'explain', '--run', str(run), '--user', 'U1',
                  '--item', recs[0]['item']]) == 0
     assert capsys.readouterr().out.startswith(f"user U1, item {recs[0]['item']}\n")
+
+
+def test_report_tables_escape_bars_in_titles():
+    from addrl_graph.explain.report import to_markdown
+    md = to_markdown([('table', ['rank', 'title'], [['1', 'Gift Card | Holiday Tin']])])
+    assert md.splitlines()[2] == r'| 1 | Gift Card \| Holiday Tin |'
