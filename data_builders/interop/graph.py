@@ -149,7 +149,8 @@ def column_attributes(columns: dict[str, tuple[str, list[str]]],
     known values is dropped, as in a build.
     """
     saved = {a['name']: a for a in (sidecar or {}).get('attributes', [])}
-    codes_list, entries, dropped = [], [], []
+    codes_list, entries = [], []
+    dropped = list((sidecar or {}).get('dropped_attributes', []))    # by the exported build
     for field_name, (kind, strings) in columns.items():
         name = field_name if field_name in saved else attribute_name(f'extra:{field_name}')
         if name in saved:
@@ -267,8 +268,7 @@ def write_imported(out: Path, overwrite: bool, fmt: str, interactions: Interacti
             for key in ('text_encoder', 'image_encoder'):   # the encoder behind the vectors
                 saved = sidecar.get(key)
                 if isinstance(saved, dict) and saved.get('dim') == meta[key]['dim']:
-                    meta[key] = saved if saved.get('name') == meta[key]['name'] else dict(
-                        saved, imported=meta[key]['name'])
+                    meta[key] = saved
             meta.update({k: sidecar[k] for k in ('item_titles', 'item_image_urls')
                          if k in sidecar and len(sidecar[k]) == len(interactions.items)})
         meta['stats'] = graph_statistics(data, entries)

@@ -198,3 +198,34 @@ def test_cli_round_trip(beauty, tmp_path):
     assert main(['--quiet', 'import-recbole', str(tmp_path / 'rb'), '--out',
                  str(tmp_path / 'g')]) == 0
     same_graph(load_graph(beauty[0]), load_graph(tmp_path / 'g'), ordered=False)
+
+
+@pytest.mark.parametrize('fmt', ['mmrec', 'recbole'])
+def test_indices_come_back_through_the_id_mappings(tmp_path, fmt):
+    """Ids out of sorted order (U0, U1, ..., U10, U11) keep their indices; without mapping
+    files MMRec's integers are the ids, and the features still follow them."""
+    from addrl_graph import testing
+    from addrl_graph.data.schema import save_graph
+
+    data, meta = testing.tiny_graph()
+    assert meta['users'] != sorted(meta['users'])
+    meta['dropped_attributes'] = ['category']
+    for col, spec in enumerate(meta['attributes']):        # as a build writes them
+        spec['item_counts'] = np.bincount(data['item'].attr[:, col].numpy(),
+                                          minlength=len(spec['values'])).tolist()
+    save_graph(tmp_path / 'g', data, meta)
+    export_graph(ExportConfig(graph=tmp_path / 'g', format=fmt, out=tmp_path / 'x'))
+    import_folder(fmt, ImportConfig(dir=tmp_path / 'x', out=tmp_path / 'back'))
+    same_graph((data, meta), load_graph(tmp_path / 'back'), ordered=fmt == 'mmrec')
+    if fmt == 'mmrec':
+        for name in ('u_id_mapping.csv', 'i_id_mapping.csv', 'addrl_graph.json'):
+            (tmp_path / 'x' / name).unlink()
+        bare = import_folder(fmt, ImportConfig(dir=tmp_path / 'x', out=tmp_path / 'bare'))
+        ids = [str(i) for i in range(len(meta['items']))]
+        assert bare['items'] == ids and bare['users'] == [str(u) for u in range(12)]
+        back = load_graph(tmp_path / 'bare')[0]['item']
+        assert torch.equal(back.x_text, data['item'].x_text)
+        # Without the sidecar the values are fitted afresh: same value on every item.
+        for col, (a, b) in enumerate(zip(bare['attributes'], meta['attributes'])):
+            assert ([a['values'][c] for c in back.attr[:, col].tolist()]
+                    == [b['values'][c] for c in data['item'].attr[:, col].tolist()])
