@@ -158,3 +158,9 @@ class ItemCatalog:
         """
         i = self.index(item)
         return cut(self.titles[i] or self.items[i], width)
+
+    def short_labels(self, items: Sequence[int | str], width: int = 40) -> list[str]:
+        """Labels of ``items`` (e.g. one recommended list) in at most ``width`` characters,
+        shortened by :func:`short_names` so that none reads as another of them; items with
+        the very same title keep the same label (their ids tell them apart)."""
+        return short_names([self.label(i) for i in items], width)

@@ -62,6 +62,13 @@ def test_catalog_with_and_without_titles():
     assert cat.title(1) == 'Item number 1 with a long title' and cat.title('I000') is None
     assert cat.label(0) == 'I000' and cat.label(2, width=12) == 'Item number…'
     assert cat.image_url(1) == 'https://example.org/1.jpg' and cat.image_url(2) is None
+    shown = {1: 'Item number 1 with a long title', 7: 'Item number 7 with a long title, gold',
+             2: 'Item number 1 with a long title, gold', 4: None}
+    listed = ItemCatalog.from_meta(dict(meta, item_titles=[shown.get(i) for i in range(10)]))
+    labels = listed.short_labels(list(shown), 16)
+    assert labels[-1] == 'I004' and all(len(label) <= 16 for label in labels)
+    for label, title in zip(labels[:3], list(shown.values())[:3]):    # one reading each
+        assert [t for t in list(shown.values())[:3] if _reads_as(label, t)] == [title]
     with pytest.raises(KeyError, match='NOPE'):
         cat.title('NOPE')
     with pytest.raises(IndexError, match=r'\[0, 10\)'):
