@@ -17,6 +17,7 @@ of the names (head a prefix, tail a suffix), so here it becomes "Nail…Remover"
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,13 +76,16 @@ def short_names(names: Sequence[str], width: int = 16) -> list[str]:
     if width < 4:
         raise ValueError(f'width must be >= 4 (got {width})')
     names = [str(n) for n in names]
+    ordered = sorted(set(names))            # the names sharing a head are one slice of it
     out = []
-    for j, name in enumerate(names):
+    for name in names:
         short = name
         if len(name) > width:
             for head, tail in _candidates(name, width):
-                if not any(_matches(other, head, tail) for k, other in enumerate(names)
-                           if k != j and other != name):
+                start = bisect.bisect_left(ordered, head)
+                stop = bisect.bisect_left(ordered, head + '\U0010ffff', start)
+                if not any(_matches(other, head, tail) for other in ordered[start:stop]
+                           if other != name):
                     short = head + ELLIPSIS + tail
                     break
         out.append(short)

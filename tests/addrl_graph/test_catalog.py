@@ -1,5 +1,6 @@
 """Item titles and image URLs (ItemCatalog), short unambiguous names, optional meta keys."""
 import json
+import random
 
 import pytest
 
@@ -41,6 +42,16 @@ def test_short_names_on_many_real_looking_values():
     assert short_names(twins, 10) == twins
     with pytest.raises(ValueError, match='width'):
         short_names(names, 3)
+
+
+def test_random_vocabulary_reads_unambiguously():
+    rng = random.Random(0)
+    words = 'Nail Polish Remover Pads Gel Top Base Hair Color Cream Oil Face Eye'.split()
+    names = sorted({' '.join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+                    for _ in range(400)})
+    for width in (10, 16):
+        for label, name in zip(short_names(names, width), names):
+            assert [n for n in names if _reads_as(label, n)] == [name], (width, label)
 
 
 def test_cut_and_catch_all():
