@@ -47,7 +47,7 @@ TRAIN_FLAGS = ['--epochs', '--batch-size', '--lr', '--num-neg', '--patience', '-
 EXPLAIN_FLAGS = {
     'recommend': ['--user', '--control', '--checkpoint', '--device'],
     'explain': ['--user', '--item', '--checkpoint'],
-    'control-study': ['--attribute', '--value', '--num-users', '--min-lean', '--out'],
+    'control-study': ['--attribute', '--value', '--num-users', '--min-lean', '--show', '--out'],
     'report': ['--out', '--max-points', '--seed'],
     'evaluate': ['--split', '--checkpoint', '--device'],
 }
@@ -55,7 +55,7 @@ BUILD_FLAGS = ['--format', '--split', '--seed', '--k-core', '--attributes', '--p
                '--popularity-levels', '--popularity-source', '--brand-min-count',
                '--category-depth', '--category-min-count', '--extra-min-count',
                '--text-max-length', '--image-size', '--batch-size', '--cache-dir',
-               '--text-features', '--image-features', '--images']
+               '--text-features', '--image-features', '--feature-ids', '--images']
 
 
 @pytest.fixture(scope='module')

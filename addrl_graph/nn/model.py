@@ -32,6 +32,7 @@ from addrl_graph.loader.batch import TripletBatch
 from addrl_graph.nn.config import ModelConfig
 from addrl_graph.nn.encoders import (ATTRIBUTE_ENCODERS, ChunkEncoder, ChunkSizes,
                                      build_encoder)
+from addrl_graph.nn.hub import HubMixin
 from addrl_graph.nn.losses import addrl_loss
 from addrl_graph.nn.scoring import ChunkTables
 from addrl_graph.nn.views import ItemChunks, ItemViews
@@ -39,7 +40,7 @@ from addrl_graph.nn.views import ItemChunks, ItemViews
 log = logging.getLogger(__name__)
 
 
-class ADDRL(nn.Module):
+class ADDRL(HubMixin, nn.Module):
     r"""The AD-DRL model of `"Attribute-Driven Disentangled Representation Learning for
     Multimodal Recommendation" <https://arxiv.org/abs/2312.14433>`_.
 

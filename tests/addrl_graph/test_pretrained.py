@@ -177,3 +177,20 @@ def test_export_model_errors_are_one_line(world, tmp_path, capsys):
     assert addrl_main(['export-model', '--run', str(world[0] / 'addrl'),
                        '--out', str(tmp_path / 'file')]) == 2
     assert 'is a file, not a folder' in capsys.readouterr().err
+
+
+def test_model_methods_save_and_load_their_own_class(world, tmp_path):
+    """``ADDRL(...).save_pretrained(dir, graph, meta)`` / ``ADDRL.from_pretrained(dir)``: the
+    methods the issue names; another class's folder is refused."""
+    from addrl_graph.nn.model import ADDRL
+    from addrl_graph.nn.baselines.bpr_mf import BPRMF
+
+    root, data, meta, graph = world
+    model, _ = load_run_model(root / 'addrl', data=data, meta=meta, graph=graph)
+    folder = model.save_pretrained(tmp_path / 'addrl', graph, meta)
+    loaded = ADDRL.from_pretrained(folder)
+    assert isinstance(loaded.model, ADDRL) and loaded.id_maps.items == meta['items']
+    torch.testing.assert_close(all_scores(loaded.model, graph), all_scores(model, graph),
+                               rtol=0, atol=1e-6)
+    with pytest.raises(CheckpointError, match='saved from ADDRL, not BPRMF'):
+        BPRMF.from_pretrained(folder)

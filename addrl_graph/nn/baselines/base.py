@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
 from addrl_graph.loader.batch import TripletBatch
+from addrl_graph.nn.hub import HubMixin
 from addrl_graph.nn.losses import bpr_loss, l2_loss
 from addrl_graph.nn.scoring import ChunkTables
 
@@ -53,7 +54,7 @@ def batch_bpr(batch: TripletBatch, user: Tensor, item: Tensor) -> Tensor:
     return bpr_loss(pos, neg, negatives='each', reduction='mean')
 
 
-class DotRanker(nn.Module):
+class DotRanker(HubMixin, nn.Module):
     """Base class of the baselines; subclasses provide :meth:`batch_vectors` and
     :meth:`vectors`."""
     #: Score of one chunk: the plain dot product of the user and item rows.
