@@ -1,7 +1,8 @@
 """The web page in a real browser (issue 15): headless Debian Chromium driven by Playwright
 opens the page of a served run, picks a user, moves the price slider to -1, and the list
 changes to exactly what the API returns for ``control=price:-1``; a screenshot is saved
-(to the test's tmp folder, and to ``$ADDRL_SERVE_SCREENSHOT`` when set).
+(to the test's tmp folder, and to ``$ADDRL_SERVE_SCREENSHOT`` when set). ``/docs`` renders
+too, from local files.
 
 CI installs Debian's ``chromium`` (``.ci/run``); where it is missing the test is skipped."""
 import json
@@ -101,6 +102,9 @@ def test_price_slider_changes_the_list_to_the_apis(base_url, tmp_path):
         assert page.locator('#history li').count() > 0
         shot = tmp_path / 'serve.png'
         page.screenshot(path=str(shot), full_page=True)
+        page.goto(f'{base_url}/docs')                    # Swagger UI from local files
+        page.wait_for_selector('.swagger-ui .opblock')
+        assert page.locator('.opblock').count() == 7
         browser.close()
     assert not errors and shot.stat().st_size > 10_000
     if os.environ.get('ADDRL_SERVE_SCREENSHOT'):

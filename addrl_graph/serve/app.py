@@ -14,8 +14,9 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive at ``/docs``)::
 With an API key, every endpoint but ``/health``, the page and the schema needs the header
 ``X-API-Key``. An unknown user or item is a 404 ``{"detail": message}``; a parameter out of its
 form or range a 422 whose ``detail[0].loc`` names it (FastAPI's own validation errors have
-the same shape). The page's files are read into memory when the app is made and served by
-name from that table, so no request value ever reaches a file path.
+the same shape). The page's files (and Swagger UI's for ``/docs``, from the
+``fastapi-offline`` package, so that no page needs a CDN) are read into memory when the app is
+made and served by name from that table, so no request value ever reaches a file path.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import secrets
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
@@ -32,7 +34,9 @@ from addrl_graph.serve.state import (MAX_K, MAX_SEARCH, XI_MAX, XI_MIN, BadParam
 
 STATIC = Path(__file__).parent / 'static'
 MEDIA_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
-               '.css': 'text/css; charset=utf-8'}
+               '.css': 'text/css; charset=utf-8', '.png': 'image/png'}
+#: Swagger UI's files for ``/docs`` without a CDN (the ``fastapi-offline`` package's copy).
+DOCS_FILES = ('swagger-ui-bundle.js', 'swagger-ui.css', 'favicon.png')
 API_KEY_HEADER = 'X-API-Key'
 ERRORS = {404: {'model': schemas.Message, 'description': 'unknown user or item'},
           422: {'description': 'a parameter out of its form or range (detail[0].loc names it)'}}
@@ -40,9 +44,21 @@ CONTROL_HELP = (f'name:xi pairs separated by commas, xi in [{XI_MIN:g}, {XI_MAX:
                 'price:2,brand:0; unnamed chunks keep xi = 1')
 
 
+def _docs_folder() -> Path | None:
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).parent / 'static'
+    return folder if all((folder / name).is_file() for name in DOCS_FILES) else None
+
+
 def _static_files() -> dict[str, tuple[bytes, str]]:
-    return {p.name: (p.read_bytes(), MEDIA_TYPES[p.suffix]) for p in STATIC.iterdir()
-            if p.suffix in MEDIA_TYPES}
+    """The page's files and Swagger UI's, read once: ``{name: (content, media type)}``."""
+    paths = [p for p in STATIC.iterdir() if p.suffix in MEDIA_TYPES]
+    docs = _docs_folder()
+    paths += [docs / name for name in DOCS_FILES] if docs is not None else []
+    return {p.name: (p.read_bytes(), MEDIA_TYPES[p.suffix]) for p in paths}
 
 
 def _file(entry: tuple[bytes, str]) -> Response:
@@ -112,11 +128,20 @@ def _api(run: ServedRun, api_key: str | None) -> APIRouter:
 
 def create_app(run: ServedRun, api_key: str | None = None) -> FastAPI:
     """The application serving ``run``; ``api_key`` (if given) guards the data endpoints."""
-    app = FastAPI(title='addrl-graph', version='1',
+    files = _static_files()
+    offline_docs = all(name in files for name in DOCS_FILES)
+    app = FastAPI(title='addrl-graph', version='1', redoc_url=None,
+                  docs_url=None if offline_docs else '/docs',
                   description='Explained, controllable recommendations of a trained run '
                               f'({run.model_name}, {run.run_dir.name}).')
     _error_handlers(app)
-    files = _static_files()
+    if offline_docs:
+        @app.get('/docs', include_in_schema=False)
+        def docs():
+            return get_swagger_ui_html(openapi_url='/openapi.json', title='addrl-graph API',
+                                       swagger_js_url='/static/swagger-ui-bundle.js',
+                                       swagger_css_url='/static/swagger-ui.css',
+                                       swagger_favicon_url='/static/favicon.png')
 
     @app.get('/health', response_model=schemas.Health)
     def health():

@@ -199,6 +199,10 @@ def test_page_and_static_files(client):
     assert client.get('/static/app.js').headers['content-type'].startswith('text/javascript')
     assert client.get('/static/../state.py').status_code == 404
     assert client.get('/static/nothing.js').status_code == 404
+    docs = client.get('/docs')
+    assert docs.status_code == 200 and '/static/swagger-ui-bundle.js' in docs.text
+    assert 'cdn' not in docs.text.lower()
+    assert client.get('/static/swagger-ui-bundle.js').status_code == 200
     assert client.get('/openapi.json').json()['paths'].keys() >= {
         '/users/{user_id}/recommendations', '/recommendations', '/health'}
 
