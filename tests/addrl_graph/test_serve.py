@@ -210,3 +210,13 @@ def test_page_and_static_files(client):
 def test_parse_control():
     assert parse_control('price:2, brand=0') == {'price': 2.0, 'brand': 0.0}
     assert parse_control('') == {} and parse_control(None) == {}
+
+
+def test_a_list_longer_than_the_unseen_items_is_cut(client, served):
+    user = served.users[0]
+    seen = client.get(f'/users/{user}').json()['num_items']
+    full = client.get(f'/users/{user}/recommendations', params={'k': 40}).json()['items']
+    assert len(full) == 40 - seen and [i['rank'] for i in full] == list(range(1, 41 - seen))
+    everything = client.get(f'/users/{user}/recommendations',
+                            params={'k': 40, 'exclude_seen': False}).json()['items']
+    assert len(everything) == 40
