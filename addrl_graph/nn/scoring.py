@@ -13,7 +13,10 @@ explanations, studies and serving all read scores through :meth:`ChunkTables.sco
 :meth:`~ChunkTables.score_terms` and :meth:`~ChunkTables.full_sort`.
 
 Why a hand-written kernel: ``softplus`` of every chunk product of a ``[B, I]`` block would need
-a ``[B, I, K]`` tensor; :func:`chunk_scores` walks cache-sized tiles instead (see there).
+a ``[B, I, K]`` tensor; :func:`chunk_scores` walks cache-sized tiles instead (see there). It
+reads the item table chunk-major, ``[K, d, I]`` (:func:`item_layout`); a :class:`ChunkTables`
+lays its table out so once, on first use, and every later call reuses it (full-ranking
+evaluation scores hundreds of user blocks, the service one user per request).
 
 Shapes legend: ``U`` users, ``I`` items, ``B`` users scored at once, ``M`` items, ``K`` chunks,
 ``d`` chunk width, ``k`` list length.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -61,9 +64,15 @@ def _check_tables(user: Tensor, item: Tensor, activation: str) -> None:
                           f'K and d (got {tuple(user.shape)} and {tuple(item.shape)})')
 
 
+def item_layout(item: Tensor) -> Tensor:
+    """The kernel's chunk-major copy of an item table: ``[I, K, d]`` → ``[K, d, I]``."""
+    return item.permute(1, 2, 0).contiguous()
+
+
 def chunk_scores(user: Tensor, item: Tensor, activation: str = 'softplus',
                  xi: Tensor | None = None, user_block: int | None = None,
-                 item_block: int | None = None, num_workers: int | None = None) -> Tensor:
+                 item_block: int | None = None, num_workers: int | None = None, *,
+                 layout: Tensor | None = None) -> Tensor:
     r"""Scores :math:`s_\xi(u, i) = \sum_k \xi_k\, act(\langle u_k, i_k \rangle)` of every
     user–item pair.
 
@@ -72,7 +81,8 @@ def chunk_scores(user: Tensor, item: Tensor, activation: str = 'softplus',
     batched matmul gives the ``K`` chunk products into a reused ``[K, user_block,
     item_block]`` buffer, softplus (and :math:`\xi`) run in place on it while it is in cache,
     and the chunk sum is written into the ``[B, I]`` result; no ``[B, I, K]`` tensor is ever
-    allocated. On CPU, ``num_workers`` Python threads take turns over user blocks, each
+    allocated. The item tiles are column slices (views) of the ``[K, d, I]`` layout. On CPU,
+    ``num_workers`` Python threads take turns over user blocks, each
     running single-threaded torch ops (ops on cache-sized tiles are too small for torch's
     intra-op pool, whose per-op barrier stalls whenever a core is busy).
 
@@ -86,11 +96,17 @@ def chunk_scores(user: Tensor, item: Tensor, activation: str = 'softplus',
         item_block: items per tile; ``None`` picks :data:`ITEM_BLOCK` on CPU and
             :data:`CUDA_ITEM_BLOCK` elsewhere.
         num_workers: CPU threads; ``None`` uses :func:`torch.get_num_threads`.
+        layout: ``item_layout(item)`` when already computed (:attr:`ChunkTables.item_layout`);
+            ``None`` computes it (``softplus`` only; ``identity`` reads ``item`` as it is).
 
     Shapes:
-        - **user** :math:`[B, K, d]`, **item** :math:`[I, K, d]` → :math:`[B, I]`
+        - **user** :math:`[B, K, d]`, **item** :math:`[I, K, d]`, **layout**
+          :math:`[K, d, I]` → :math:`[B, I]`
     """
     _check_tables(user, item, activation)
+    if layout is not None and layout.shape != item.permute(1, 2, 0).shape:
+        raise ConfigError(f'layout must be the [K, d, I] item_layout of the [I, K, d] item '
+                          f'table (got {tuple(layout.shape)} for {tuple(item.shape)})')
     num_users, num_chunks, _ = user.shape
     num_items = item.size(0)
     if activation == 'identity':
@@ -104,8 +120,8 @@ def chunk_scores(user: Tensor, item: Tensor, activation: str = 'softplus',
     if out.numel() == 0:
         return out
     u = user.transpose(0, 1).contiguous()  # [K, B, d]
-    item_blocks = [item[i0:i0 + ib].permute(1, 2, 0).contiguous()  # [K, d, ib]
-                   for i0 in range(0, num_items, ib)]
+    layout = item_layout(item) if layout is None else layout
+    item_blocks = [layout[:, :, i0:i0 + ib] for i0 in range(0, num_items, ib)]  # [K, d, ib]
     starts = list(range(0, num_users, ub))
     scale = None if xi is None else xi.to(user).view(-1, 1, 1)
 
@@ -141,15 +157,22 @@ class ChunkTables:
         item_weights: ``[I, K, 3]`` AD-DRL's Eq. 8 fusion weights over (ID, text, image), or
             :obj:`None` for a model without views.
 
+    The kernel's ``[K, d, I]`` copy of ``item`` (:attr:`item_layout`) is made on first use and
+    kept while ``item`` is the same, unmodified tensor; :meth:`to` gives tables with their own.
+
     Shapes:
         - :meth:`scores`: ``[B]`` → ``[B, I]``; :meth:`score_terms`: ``[B]`` (, ``[M]``) →
-          ``[B, M, K]``; :meth:`pair_terms`: ``[E]``, ``[E]`` → ``[E, K]``;
-          :meth:`full_sort`: ``[B]`` → ``[B, k]``, ``[B, k]``
+          ``[B, M, K]``; :meth:`user_terms`: ``[B]`` → ``[B, K, I]``; :meth:`sum_terms`:
+          ``[..., K, I]``, ``[K]`` → ``[..., I]``; :meth:`pair_terms`: ``[E]``, ``[E]`` →
+          ``[E, K]``; :meth:`full_sort`: ``[B]`` → ``[B, k]``, ``[B, k]``
     """
     user: Tensor
     item: Tensor
     activation: str
     item_weights: Tensor | None = None
+    # (item it was made from, item._version then, [K, d, I] layout)
+    _layout: tuple[Tensor, int, Tensor] | None = field(default=None, init=False, repr=False,
+                                                       compare=False)
 
     def __post_init__(self) -> None:
         _check_tables(self.user, self.item, self.activation)
@@ -174,14 +197,40 @@ class ChunkTables:
         weights = None if self.item_weights is None else self.item_weights.to(device)
         return ChunkTables(self.user.to(device), self.item.to(device), self.activation, weights)
 
+    @property
+    def item_layout(self) -> Tensor:
+        """``[K, d, I]`` :func:`item_layout` of ``item``, computed once (again only if ``item``
+        is replaced or modified in place)."""
+        # an inference-mode tensor has no version counter (and cannot change outside that mode)
+        version = -1 if self.item.is_inference() else self.item._version
+        cached = self._layout
+        if cached is None or cached[0] is not self.item or cached[1] != version:
+            self._layout = cached = (self.item, version, item_layout(self.item))
+        return cached[2]
+
     def _activate(self, dots: Tensor) -> Tensor:
         return F.softplus(dots) if self.activation == 'softplus' else dots
 
     def scores(self, users: Tensor, xi: Tensor | None = None, **tiles: int | None) -> Tensor:
         """:math:`s_\\xi(u, i)` of ``[B]`` users with every item, through
         :func:`chunk_scores` (``tiles``: its ``user_block``, ``item_block``)."""
+        layout = self.item_layout if self.activation == 'softplus' else None
         return chunk_scores(self.user[users.to(self.device)], self.item, self.activation, xi,
-                            **tiles)
+                            **tiles, layout=layout)
+
+    def user_terms(self, users: Tensor) -> Tensor:
+        """The terms :math:`act(\\langle u_k, i_k \\rangle)` of ``[B]`` users with every item,
+        chunk-major: ``[B, K, I]``, from one batched product per chunk on
+        :attr:`item_layout` (for a few users, e.g. a request: many users make a large tensor,
+        which :meth:`scores` never allocates)."""
+        user = self.user[users.to(self.device)].transpose(0, 1)               # [K, B, d]
+        return self._activate(torch.bmm(user, self.item_layout)).transpose(0, 1)
+
+    @staticmethod
+    def sum_terms(terms: Tensor, xi: Tensor | None = None) -> Tensor:
+        """:math:`s_\\xi` from :meth:`user_terms`: ``[..., K, I]`` terms, ``[K]`` xi (all ones
+        when :obj:`None`) → ``[..., I]``."""
+        return (terms if xi is None else terms * xi.to(terms).view(-1, 1)).sum(dim=-2)
 
     def score_terms(self, users: Tensor, items: Tensor | None = None) -> Tensor:
         """The terms :math:`act(\\langle u_k, i_k \\rangle)` of ``[B]`` users with ``[M]``

@@ -2,19 +2,14 @@ r"""A trained run loaded once for serving, and the answers the service gives abo
 
 :class:`ServedRun` verifies the run's checkpoint checksums (every manifest in the folder, not
 only the one it loads) and refuses the run if any fails, rebuilds the model, computes its
-ranking tables (:class:`~addrl_graph.nn.scoring.ChunkTables`) and each user's training and
-validation items once. A request then costs one read of the item table: :class:`OneUser`
-gives one user's Eq. 11 terms with every item, ``[K, I]``, from which come the controlled
-scores (Eq. 14), the ``k`` best items, their terms and the user's mean term of every chunk
-(the *lift* baseline of :meth:`~addrl_graph.explain.explainer.Explainer.user_baseline`).
-
-Why not :meth:`ChunkTables.full_sort` per request: its blocked kernel
-(:func:`~addrl_graph.nn.scoring.chunk_scores`) is made for blocks of many users and lays the
-whole item table out anew on every call (~30 ms of one core for one Sports user, measured),
-and the lifts would need a second pass. :class:`OneUser` keeps that ``[K, d, I]`` layout from
-the start and runs the kernel's own steps on it (a batched product per chunk, the chunk
-activation, :math:`\xi`, the sum over chunks), so the lists equal the explainer's
-(``tests/addrl_graph/test_serve.py``).
+ranking tables (:class:`~addrl_graph.nn.scoring.ChunkTables`, with the kernel's item layout)
+and each user's training and validation items once. A request then costs one read of the item
+table: :meth:`ChunkTables.user_terms` gives one user's Eq. 11 terms with every item,
+``[K, I]``, from which come the controlled scores (Eq. 14, :meth:`ChunkTables.sum_terms`), the
+``k`` best items, their terms and the user's mean term of every chunk (the *lift* baseline of
+:meth:`~addrl_graph.explain.explainer.Explainer.user_baseline`), so the lists equal the
+explainer's (``tests/addrl_graph/test_serve.py``). :meth:`ChunkTables.full_sort` per request
+would give the scores only, and the lifts would need a second pass.
 
 Any model of the library is served. AD-DRL's scores split into one term per attribute chunk,
 which control (Eq. 14, :math:`\xi` per chunk) rescales; a baseline has no attribute chunks, so
@@ -37,7 +32,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
@@ -121,30 +115,6 @@ def verify_checkpoints(run_dir: Path) -> list[str]:
                                   'run is refused (corrupted or replaced file)')
         checked.append(name)
     return checked
-
-
-class OneUser:
-    """One user's terms with every item, from a ``[K, d, I]`` copy of the item table.
-
-    Args:
-        tables: a model's ranking tables.
-
-    Shapes:
-        - :meth:`terms`: user index → ``[K, I]``;
-          :meth:`scores`: ``[K, I]`` terms, ``[K]`` xi → ``[I]``
-    """
-
-    def __init__(self, tables: ChunkTables):
-        self.tables = tables
-        self.item = tables.item.permute(1, 2, 0).contiguous()            # [K, d, I]
-
-    def terms(self, u: int) -> Tensor:
-        dots = torch.bmm(self.tables.user[u].unsqueeze(1), self.item)[:, 0]   # [K, I]
-        return F.softplus(dots) if self.tables.activation == 'softplus' else dots
-
-    @staticmethod
-    def scores(terms: Tensor, xi: Tensor | None) -> Tensor:
-        return (terms if xi is None else terms * xi.to(terms).view(-1, 1)).sum(dim=0)
 
 
 class GraphIndex:
@@ -243,7 +213,7 @@ class ServedRun(GraphIndex):
             self.tables = (self.explainer.tables if self.explainer is not None
                            else model.tables(graph.to(device)))
         self.chunks = (self.explainer.chunk_names if self.explainer is not None else [])
-        self.one_user = OneUser(self.tables)
+        self.tables.item_layout  # the kernel's item layout, once, before any request
 
     # ------------------------------------------------------------------ look-ups
     @property
@@ -271,6 +241,10 @@ class ServedRun(GraphIndex):
                 'num_items': len(self.items), 'per_attribute_terms': self.per_attribute_terms}
 
     # ------------------------------------------------------------------ ranking
+    def user_terms(self, u: int) -> Tensor:
+        """``[K, I]`` Eq. 11 terms of user index ``u`` with every item."""
+        return self.tables.user_terms(torch.tensor([u]))[0]
+
     def control_vector(self, control: Mapping[str, float] | None,
                        parameter: str = 'control') -> Tensor | None:
         """``{chunk name: xi}`` → ``[K]`` weights (1 where unnamed); :obj:`None` without
@@ -301,8 +275,8 @@ class ServedRun(GraphIndex):
         self.check_k(k)
         xi = self.control_vector(control, parameter)
         u = self.user_index(user)
-        terms = self.one_user.terms(u)                                        # [K, I]
-        scores = self.one_user.scores(terms, xi)                              # [I]
+        terms = self.user_terms(u)                                            # [K, I]
+        scores = self.tables.sum_terms(terms, xi)                             # [I]
         if exclude_seen:
             scores[self.seen_items(u).to(scores.device)] = float('-inf')
         scores, items = scores.topk(k)
@@ -331,7 +305,7 @@ class ServedRun(GraphIndex):
                    per_attribute_terms=self.per_attribute_terms, note=self.note, terms=None,
                    lift=None, modality_weights=None, top_attribute=None)
         if not self.per_attribute_terms:
-            out['score'] = float(self.one_user.scores(self.one_user.terms(u), None)[i])
+            out['score'] = float(self.tables.sum_terms(self.user_terms(u))[i])
             return out
         e = explain(self.explainer, user, item)
         out.update(score=e.score, terms=e.terms, lift=e.lift, top_attribute=e.top_attribute,

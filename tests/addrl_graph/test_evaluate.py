@@ -14,7 +14,7 @@ from addrl_graph.data.schema import TEST, TRAIN, VALID
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import ConfigError
 from addrl_graph.metrics.evaluate import evaluate
-from addrl_graph.nn.scoring import ChunkTables, chunk_scores
+from addrl_graph.nn.scoring import ChunkTables, chunk_scores, item_layout
 from addrl_graph.metrics.ranking import LinkPredAuthorsNDCG, ranking_metrics
 from addrl_graph.testing import graph_from_interactions
 
@@ -160,6 +160,54 @@ def test_identity_path_is_one_matmul():
     expect = user.reshape(9, 12) @ item.reshape(13, 12).t()
     assert torch.allclose(chunk_scores(user, item, 'identity'), expect, atol=1e-6)
     assert torch.allclose(expect, torch.einsum('bkd,ikd->bi', user, item), atol=1e-5)
+
+
+def random_tables(activation: str, seed: int = 2) -> ChunkTables:
+    g = torch.Generator().manual_seed(seed)  # 41 users, 59 items: no block size divides them
+    return ChunkTables(torch.randn(41, 3, 6, generator=g), torch.randn(59, 3, 6, generator=g),
+                       activation)
+
+
+@pytest.mark.parametrize('activation', ['softplus', 'identity'])
+@pytest.mark.parametrize('with_xi', [False, True])
+def test_cached_item_layout_scores_bit_identical_to_the_function(activation, with_xi):
+    tables = random_tables(activation)
+    xi = torch.tensor([2.0, -1.0, 0.5]) if with_xi else None
+    users = torch.tensor([40, 3, 0, 17, 3, 29, 8, 11, 35])
+    for tiles in ({}, {'user_block': 4, 'item_block': 7}, {'user_block': 2, 'item_block': 13}):
+        expect = chunk_scores(tables.user[users], tables.item, activation, xi, **tiles)
+        for _ in range(2):  # the second call reuses the layout the first one made
+            assert torch.equal(tables.scores(users, xi, **tiles), expect)
+        given = item_layout(tables.item)
+        assert torch.equal(chunk_scores(tables.user[users], tables.item, activation, xi,
+                                        **tiles, layout=given), expect)
+    top, idx = tables.full_sort(users, 5, xi=xi)
+    expect = chunk_scores(tables.user[users], tables.item, activation, xi)  # default tiles
+    assert torch.equal(top, expect.topk(5, dim=1).values)
+    # the per-request path: one user's [K, I] terms from the same layout, then the xi sum
+    terms = tables.user_terms(users)
+    assert terms.shape == (users.numel(), 3, 59)
+    assert torch.allclose(terms, tables.score_terms(users).transpose(1, 2), atol=1e-5)
+    assert torch.allclose(tables.sum_terms(terms, xi), expect, atol=1e-5)
+    assert torch.allclose(tables.sum_terms(terms[1], xi), expect[1], atol=1e-5)
+
+
+def test_item_layout_made_once_and_never_stale():
+    tables = random_tables('softplus')
+    layout = tables.item_layout
+    assert layout.shape == (3, 6, 59) and tables.item_layout is layout
+    moved = tables.to('cpu')  # the same item tensor, but tables of its own, with their own layout
+    assert moved.item_layout is not layout and torch.equal(moved.item_layout, layout)
+    users = torch.arange(41)
+    moved.item.mul_(-1.5)  # in place: both tables see it, neither keeps the old layout
+    for t in (tables, moved):
+        assert torch.equal(t.scores(users, item_block=8),
+                           chunk_scores(t.user, t.item, 'softplus', item_block=8))
+    tables.item = torch.randn(59, 3, 6)  # replaced
+    assert torch.equal(tables.item_layout, item_layout(tables.item))
+    assert torch.equal(tables.scores(users), chunk_scores(tables.user, tables.item))
+    with pytest.raises(ConfigError, match='layout'):
+        chunk_scores(tables.user, tables.item, layout=item_layout(tables.item[:58]))
 
 
 def test_softplus_ranker_through_evaluate(graph):
