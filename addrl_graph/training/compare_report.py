@@ -46,7 +46,8 @@ def summarize(out_dir: str | Path, entries: list[str], seeds: tuple[int, ...],
     Returns:
         ``{'reference', 'seeds', 'pairing', 'alpha', 'rows': [{'name', 'model', 'test':
         {metric: [mean, std]}, 'valid_recall@20': [mean, std], 'best_epoch': [...],
-        'seconds_per_epoch', 'paired': {metric: {'t': ..., 'wilcoxon': ...}}}]}``;
+        'epochs_run': [...], 'seconds_per_epoch', 'paired': {metric: {'t': ...,
+        'wilcoxon': ...}}}]}``;
         the reference row has no ``paired``.
     """
     out_dir = Path(out_dir)
@@ -65,6 +66,7 @@ def summarize(out_dir: str | Path, entries: list[str], seeds: tuple[int, ...],
                      'valid_recall@20': _plain(mean_std([r['valid']['recall@20']
                                                          for r in results])),
                      'best_epoch': [r['best_epoch'] for r in results],
+                     'epochs_run': [r.get('epochs_run') for r in results],
                      'seconds_per_epoch': sum(epochs) / len(epochs) if epochs else None})
     if reference in per_user:
         for row in rows:
@@ -106,15 +108,17 @@ def _paired_cells(row: dict[str, Any], metric: str) -> list[str]:
 def format_table(summary: dict[str, Any]) -> str:
     """The comparison as a markdown table: mean ± std of :data:`TABLE_METRICS`, then for each
     of :data:`TESTED_METRICS` the mean per-user difference of the reference minus the row and
-    the p-values of the paired t-test and the Wilcoxon test (``*``: p < α)."""
+    the p-values of the paired t-test and the Wilcoxon test (``*``: p < α), and per seed the
+    best epoch (counted from 0) and the number of epochs run."""
     head = ['model', *map(_label, TABLE_METRICS),
             *(f'{h} {_label(m)}' for m in TESTED_METRICS for h in ('Δ', 'p t', 'p W')),
-            'best epochs']
+            'best epoch / epochs run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in summary['rows']:
         cells = [row['name'], *(_cell(row, m) for m in TABLE_METRICS),
                  *(c for m in TESTED_METRICS for c in _paired_cells(row, m)),
-                 '/'.join(map(str, row['best_epoch']))]
+                 ', '.join(f'{best} / {run if run is not None else "?"}'
+                           for best, run in zip(row['best_epoch'], row['epochs_run']))]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

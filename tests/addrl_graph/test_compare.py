@@ -52,6 +52,10 @@ def test_compare_over_two_seeds_gives_mean_std_and_p_values(graph, tmp_path, cap
     assert 'paired' not in summary['rows'][0]
     assert '| bpr-mf |' in printed and ' ± ' in printed
     assert '| bpr-mf |' in (out / 'compare.md').read_text()
+    # per seed: the best epoch of the epochs run (both runs ran their 2 epochs)
+    assert summary['rows'][1]['epochs_run'] == [r['epochs_run'] for r in runs] == [2, 2]
+    bests = ', '.join(f"{r['best_epoch']} / 2" for r in runs)
+    assert f'| {bests} |' in printed
 
 
 def test_a_rerun_trains_nothing_and_gives_the_same_table(graph, tmp_path, monkeypatch):
