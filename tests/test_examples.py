@@ -27,6 +27,8 @@ def test_train_sports_small(tmp_path):
     assert (tmp_path / 'runs' / 'sports' / 'control_price.png').stat().st_size > 1000
     config = (tmp_path / 'runs' / 'sports' / 'addrl' / 'seed-0' / 'config.json').read_text()
     assert '"id_encoder": "lightgcn"' in config
+    # the default budget: early stopping with patience 3 under a 15-minute cap per model
+    assert '"patience": 3' in config and '"max_minutes": 15.0' in config
 
 
 def test_gcn_encoder_table(tmp_path):
