@@ -20,18 +20,13 @@ TITLE_WIDTH, VALUE_WIDTH = 60, 16
 
 
 def parse_control(text: str | None) -> dict[str, float]:
-    """``'price=2,popularity=0'`` → ``{'price': 2.0, 'popularity': 0.0}``."""
-    control: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in (text or '').split(','))):
-        name, sep, value = part.partition('=')
-        try:
-            control[name.strip()] = float(value)
-        except ValueError:
-            sep = ''
-        if not sep or not name.strip():
-            raise ConfigError(f'--control takes attribute=xi pairs separated by commas, '
-                              f'e.g. price=2,popularity=0 (got {part!r})')
-    return control
+    """``--control``: ``'price=2,popularity=0'`` → ``{'price': 2.0, 'popularity': 0.0}``."""
+    from addrl_graph.explain.explainer import parse_control as parse_pairs
+    try:
+        return parse_pairs(text)
+    except ValueError as e:
+        raise ConfigError(f'--control takes attribute=xi pairs separated by commas, '
+                          f'e.g. price=2,popularity=0 (got {e.args[0]!r})') from None
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:

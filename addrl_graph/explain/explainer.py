@@ -100,6 +100,28 @@ class Explanation:
         return asdict(self)
 
 
+def parse_control(text: str | None, separators: str = '=') -> dict[str, float]:
+    """``'price=2,popularity=0'`` → ``{'price': 2.0, 'popularity': 0.0}``; a name and its
+    :math:`\\xi` are split at the first of ``separators`` found in the pair.
+
+    Raises:
+        ValueError: with the malformed pair as its argument (no name, no separator, or not a
+            number); callers word the error for their flag or parameter.
+    """
+    control: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or '').split(','))):
+        cut = min((part.find(sep) for sep in separators if sep in part), default=-1)
+        name = part[:cut].strip()
+        try:
+            xi = float(part[cut + 1:])
+        except ValueError:
+            raise ValueError(part) from None
+        if cut < 0 or not name:
+            raise ValueError(part)
+        control[name] = xi
+    return control
+
+
 def chunk_names(attribute_names: list[str], num_chunks: int) -> list[str]:
     """Name of every chunk: the attributes, then ``others`` (``others_1`` … when several)."""
     free = num_chunks - len(attribute_names)

@@ -25,7 +25,6 @@ Shapes legend: ``U`` users, ``I`` items, ``K`` chunks, ``A`` attributes, ``k`` l
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -41,9 +40,9 @@ from addrl_graph.data.seen import UserItems
 from addrl_graph.data.train_graph import TrainGraph
 from addrl_graph.errors import AddrlError, CheckpointError
 from addrl_graph.explain.explainer import Explainer, explain
-from addrl_graph.io import sha256_file
+from addrl_graph.explain.explainer import parse_control as explainer_parse_control
 from addrl_graph.nn.scoring import ChunkTables
-from addrl_graph.training.runs import checkpoint_file, load_run_model, read_run_config
+from addrl_graph.training.runs import load_run_model, read_run_config, verify_checkpoint
 
 #: Longest list a request may ask for (and never more than the number of items).
 MAX_K = 100
@@ -79,42 +78,24 @@ def parse_control(text: str | None) -> dict[str, float]:
     Raises:
         BadParameter: a pair without a name or a number (names are checked by the run).
     """
-    control: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in (text or '').split(','))):
-        name, value = (part.split(':', 1) if ':' in part else part.partition('=')[::2])
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not name.strip() or number is None:
-            raise BadParameter('control', f'expected name:xi pairs separated by commas, e.g. '
-                                          f'price:2,brand:0 (got {part!r})')
-        control[name.strip()] = number
-    return control
+    try:
+        return explainer_parse_control(text, separators=':=')
+    except ValueError as e:
+        raise BadParameter('control', f'expected name:xi pairs separated by commas, e.g. '
+                                      f'price:2,brand:0 (got {e.args[0]!r})') from None
 
 
 def verify_checkpoints(run_dir: Path) -> list[str]:
-    """Check the sha256 of every checkpoint manifest of ``run_dir`` against its weights file;
-    return the names checked.
+    """Check the sha256 of every checkpoint of ``run_dir`` (:data:`CHECKPOINTS` whose manifest
+    exists) against its weights file; return the names checked.
 
     Raises:
         CheckpointError: a weights file is missing or differs from its manifest's checksum.
     """
-    checked = []
-    for name in CHECKPOINTS:
-        manifest = run_dir / f'{name}.json'
-        if not manifest.is_file():
-            continue
-        path = checkpoint_file(run_dir, name)
-        try:
-            expected = json.loads(manifest.read_text()).get('sha256')
-        except (ValueError, UnicodeDecodeError, AttributeError):
-            raise CheckpointError(f'{manifest} is not a checkpoint manifest') from None
-        if expected is not None and expected != sha256_file(path):
-            raise CheckpointError(f'{path} does not match the checksum in {manifest.name}: the '
-                                  'run is refused (corrupted or replaced file)')
-        checked.append(name)
-    return checked
+    names = [name for name in CHECKPOINTS if (run_dir / f'{name}.json').is_file()]
+    for name in names:
+        verify_checkpoint(run_dir, name)
+    return names
 
 
 class GraphIndex:

@@ -87,6 +87,19 @@ def _manifest(run_dir: Path, name: str) -> tuple[dict[str, Any], Path]:
     return info, path
 
 
+def verify_checkpoint(run_dir: str | Path, name: str) -> tuple[dict[str, Any], Path]:
+    """Checkpoint ``name``'s manifest and weights file, after checking the file's sha256.
+
+    Raises:
+        CheckpointError: a file is missing, or the checksum differs (corrupted or replaced).
+    """
+    info, path = _manifest(Path(run_dir), name)
+    if info.get('sha256') != sha256_file(path):
+        raise CheckpointError(f'{path} does not match the checksum in {name}.json: the file '
+                              'is corrupted or was replaced')
+    return info, path
+
+
 def load_checkpoint(run_dir: str | Path, name: str,
                     map_location: str | torch.device = 'cpu') -> tuple[dict[str, Any], dict[str, Any]]:
     """Read checkpoint ``name``'s manifest and weights; verify the checksum and the version.
@@ -96,10 +109,7 @@ def load_checkpoint(run_dir: str | Path, name: str,
             the format version is unknown, or the archive cannot be read with
             ``weights_only=True``.
     """
-    info, path = _manifest(Path(run_dir), name)
-    if info.get('sha256') != sha256_file(path):
-        raise CheckpointError(f'{path} does not match the checksum in {name}.json: the file '
-                              'is corrupted or was replaced')
+    info, path = verify_checkpoint(run_dir, name)
     version = info.get('format_version', 1)
     if version not in (1, FORMAT_VERSION):
         raise CheckpointError(f'{path} has checkpoint format version {version!r}; this version '

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
-import torch
 import yaml
 
 from addrl_graph.cli import main
-from addrl_graph.errors import ConfigError
+from addrl_graph.errors import CheckpointError, ConfigError
+from addrl_graph.io import load_tensors
 from addrl_graph.metrics.per_user import UserMetrics
 from addrl_graph.nn.config import ABLATIONS, ModelConfig
 from addrl_graph.testing import paper_config, save_tiny_graph
@@ -41,8 +41,8 @@ def test_compare_over_two_seeds_gives_mean_std_and_p_values(graph, tmp_path, cap
     assert mean == pytest.approx(np.mean(recalls)) and std == pytest.approx(np.std(recalls,
                                                                                   ddof=1))
     # the p-values are scipy's on the users' Recall@20, each user averaged over the seeds
-    per_user = {name: np.mean([UserMetrics.from_dict(torch.load(
-        out / name / f'seed-{s}' / 'test_per_user.pt', weights_only=True))['ndcg@20'].numpy()
+    per_user = {name: np.mean([UserMetrics.from_dict(load_tensors(
+        out / name / f'seed-{s}' / 'test_per_user.pt', CheckpointError))['ndcg@20'].numpy()
         for s in (0, 1)], axis=0) for name in ('addrl', 'bpr-mf')}
     paired = summary['rows'][1]['paired']['ndcg@20']
     assert paired['t']['p_value'] == pytest.approx(
